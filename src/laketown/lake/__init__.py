@@ -21,6 +21,9 @@ from laketown.lake.schema import storable_schema, to_arrow_table
 from laketown.lake.tables import LakeTable, WriteHook
 
 ZONES = ("raw", "clean", "curated")
+#: table properties every new table starts with (a user's properties win). Iceberg's 2 MB
+#: dictionary pages cost ~15 % write time against Parquet's 1 MB default for no scan gain here.
+DEFAULT_TABLE_PROPERTIES = {"write.parquet.dict-size-bytes": str(1 << 20)}
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 __all__ = ["Lake", "LakeTable", "ZONES"]
@@ -108,7 +111,8 @@ class Lake:
         spec = self._partition_spec(ice_schema, partition_by, name)
         try:
             iceberg = self.catalog.create_table(
-                name, schema=ice_schema, partition_spec=spec, properties=properties or {}
+                name, schema=ice_schema, partition_spec=spec,
+                properties={**DEFAULT_TABLE_PROPERTIES, **(properties or {})},
             )
         except TableAlreadyExistsError:
             if not exist_ok:

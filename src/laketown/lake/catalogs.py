@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pyiceberg.catalog import Catalog
 
 from laketown.config import Settings
+from laketown.errors import MissingExtraError
 
 
 def storage_properties(settings: Settings) -> dict[str, str]:
@@ -102,7 +103,10 @@ class PostgresCatalogBackend(SqlCatalogBackend):
     name = "postgres"
 
     def build(self) -> Catalog:
-        import psycopg  # noqa: F401  -- fail early with the extra's name if missing
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtraError("the PostgreSQL catalog", "postgres", exc) from exc
 
         uri = self.settings.catalog_uri
         if uri.startswith("postgresql://") or uri.startswith("postgres://"):

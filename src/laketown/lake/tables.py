@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -92,7 +93,9 @@ class LakeTable:
             "bytes": get("total-files-size"),
             "snapshots": len(t.metadata.snapshots),
             "snapshot_id": snap.snapshot_id if snap else None,
-            "partitioning": [str(f) for f in t.spec().fields],
+            "partitioning": [
+                f"{f.transform}({t.schema().find_column_name(f.source_id)})" for f in t.spec().fields
+            ],
         }
 
     # -- reads -----------------------------------------------------------------------------
@@ -169,6 +172,7 @@ class LakeTable:
     def overwrite(self, data: Any, filter: Filter = None, properties: dict[str, str] | None = None) -> int:  # noqa: A002
         """Replace the rows matching ``filter`` (all rows when none) with ``data``."""
         tbl = self._conformed(data)
+        warnings.filterwarnings("ignore", "Delete operation did not match any records")
         self._commit(
             "overwrite",
             lambda t: t.overwrite(tbl, overwrite_filter=_filter(filter), snapshot_properties=properties or {}),

@@ -132,9 +132,9 @@ class SqlEngine:
         max_rows: int | None = None,
         timeout_s: float | None = None,
     ) -> QueryResult:
-        """Run read-only SQL as ``principal``; at most ``max_rows`` rows come back."""
+        """Run read-only SQL as ``principal``. ``max_rows`` caps the rows returned (``None``: all;
+        the server and CLI pass ``sql.max_rows``); ``timeout_s`` defaults to ``sql.timeout_s``."""
         principal = principal or self.settings.sql.principal
-        max_rows = max_rows or self.settings.sql.max_rows
         timeout_s = timeout_s or self.settings.sql.timeout_s
         self.refresh()
         con = self._db.cursor()
@@ -148,14 +148,20 @@ class SqlEngine:
             for text in statements[:-1]:
                 con.execute(text, params)
             con.execute(statements[-1], params)
-            reader = con.fetch_record_batch(min(max_rows + 1, 100_000))
-            batches, rows = [], 0
-            for batch in reader:
-                batches.append(batch)
-                rows += batch.num_rows
-                if rows > max_rows:
-                    break
-            table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
+            if max_rows is None:
+                table = con.to_arrow_table()
+                rows = table.num_rows
+                truncated = False
+            else:
+                reader = con.to_arrow_reader(min(max_rows + 1, 100_000))
+                batches, rows = [], 0
+                for batch in reader:
+                    batches.append(batch)
+                    rows += batch.num_rows
+                    if rows > max_rows:
+                        break
+                table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
+                truncated = rows > max_rows
         except duckdb.InterruptException:
             raise SqlError(
                 f"query stopped after the time limit of {timeout_s:g} s; narrow it or raise sql.timeout_s"
@@ -170,7 +176,7 @@ class SqlEngine:
         finally:
             timer.cancel()
             con.close()
-        return QueryResult(table, rows > max_rows, time.perf_counter() - start, principal, statements)
+        return QueryResult(table, truncated, time.perf_counter() - start, principal, statements)
 
     def close(self) -> None:
         self._db.close()
