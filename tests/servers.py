@@ -16,6 +16,8 @@ outside pytest), :func:`listening_addresses` (TCP listeners of a PID, from /proc
 Servers run in their own session (``start_new_session=True``) and are stopped by PID / process
 group at teardown. Their logs go to a temp file; the tail is shown when startup fails and is
 attached to the report of any failing test that used the server.
+
+PYTEST_DONT_REWRITE (a plugin module that test modules may import before pytest registers it)
 """
 
 from __future__ import annotations
@@ -265,6 +267,7 @@ def run_postgres(database: str = "laketown", user: str = "laketown", timeout: fl
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server for the session (:class:`Postgres`); fails (never skips) without binaries."""
     try:
         cm = run_postgres()
         server = cm.__enter__()
@@ -332,6 +335,7 @@ class SeaweedFS:
             "uri": self.rest_uri,
             "warehouse": self.warehouse,
             "credential": f"{self.access_key}:{self.secret_key}",
+            "oauth2-server-uri": self.oauth2_token_uri,
             **self.s3_properties(),
         }
 
@@ -454,6 +458,7 @@ def _wait_seaweedfs(server: SeaweedFS, proc: subprocess.Popen, timeout: float) -
 
 @pytest.fixture(scope="session")
 def seaweedfs() -> Iterator[SeaweedFS]:
+    """``weed mini`` for the session: S3 + Iceberg REST catalog on 127.0.0.1 (:class:`SeaweedFS`)."""
     try:
         cm = run_seaweedfs()
         server = cm.__enter__()
