@@ -6,7 +6,7 @@ import pytest
 
 import laketown
 
-CATALOGS = ["sqlite-local"]
+pytest_plugins = ["tests.servers"]
 
 
 @pytest.fixture

@@ -26,9 +26,10 @@ def storage_properties(settings: Settings) -> dict[str, str]:
         props["s3.access-key-id"] = st.s3_access_key_id
     if st.s3_secret_access_key:
         props["s3.secret-access-key"] = st.s3_secret_access_key.get_secret_value()
-    if settings.warehouse.startswith("s3://") or st.s3_endpoint:
+    if settings.data_root.startswith("s3://") or st.s3_endpoint:
         props["s3.region"] = st.s3_region
         props["s3.force-virtual-addressing"] = str(not st.s3_path_style).lower()
+        props["s3.path-style-access"] = str(st.s3_path_style).lower()
     return props
 
 
@@ -79,7 +80,7 @@ class SqlCatalogBackend(CatalogBackend):
             **storage_properties(self.settings),
             **self.settings.catalog.properties,
         }
-        return SqlCatalog("laketown", **props)
+        return SqlCatalog(self.settings.catalog.name, **props)
 
     def metadata_locations(self) -> dict[tuple[str, str], str]:
         from sqlalchemy import text
@@ -130,4 +131,4 @@ class RestCatalogBackend(CatalogBackend):
         }
         if self.settings.catalog.warehouse:
             props["warehouse"] = self.settings.catalog.warehouse
-        return RestCatalog("laketown", **props)
+        return RestCatalog(self.settings.catalog.name, **props)

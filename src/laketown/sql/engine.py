@@ -65,16 +65,16 @@ class SqlEngine:
         if settings.sql.memory_limit:
             config["memory_limit"] = settings.sql.memory_limit
         self._db = duckdb.connect(":memory:", config=config)
-        warehouse = settings.warehouse
+        root = settings.data_root
         extensions.load(self._db, "avro", "iceberg")
-        if warehouse.startswith("s3://"):
+        if root.startswith("s3://"):
             extensions.load(self._db, "httpfs")
             self._db.execute(self._s3_secret())
         from laketown.lake import ZONES
 
         for zone in ZONES:
             self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {zone}")
-        allowed = warehouse.rstrip("/") + "/" if warehouse.startswith("s3://") else _local_dir(warehouse)
+        allowed = root.rstrip("/") + "/" if root.startswith("s3://") else _local_dir(root)
         self._db.execute(f"SET allowed_directories = [{_quote(allowed)}]")
         self._db.execute("SET enable_external_access = false")
         self._db.execute("SET lock_configuration = true")
