@@ -71,9 +71,11 @@ class AuditLog:
     def export(self, lake: Lake, batch: int = 50_000) -> int:
         """Append events not yet exported to ``curated.governance_audit``; returns how many."""
         done = 0
+        # the export's own writes are audited too; they wait for the next export
+        upto = self.store.rows("SELECT coalesce(max(id), 0) AS m FROM audit")[0]["m"]
         while True:
             last = int(self.store.meta("audit_exported_id") or 0)
-            rows = self.store.rows("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", [last, batch])
+            rows = self.store.rows("SELECT * FROM audit WHERE id > ? AND id <= ? ORDER BY id LIMIT ?", [last, upto, batch])
             if not rows:
                 return done
             table = lake.create_table(AUDIT_TABLE, schema=SCHEMA, exist_ok=True)
