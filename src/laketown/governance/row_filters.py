@@ -48,13 +48,15 @@ def check_predicate(predicate: str) -> str:
     for token in (";", "--", "/*"):
         if token in text:
             raise GovernanceError(f"row filter {text!r} contains {token!r}; a filter is one expression without comments")
-    tree = _parse(f"SELECT 1 FROM t WHERE ({text})")
+    # parsed bare, so that "a) OR (b" (which would escape the parentheses it is put in) fails
+    tree = _parse(f"SELECT 1 FROM t WHERE {text}")
     if tree.get("error"):
         raise GovernanceError(f"row filter {text!r} is not a valid SQL predicate: {tree.get('error_message')}")
     statements = tree.get("statements", [])
     node = statements[0]["node"] if len(statements) == 1 else {}
     where = node.get("where_clause")
-    if len(statements) != 1 or where is None or node.get("modifiers") or node.get("group_expressions"):
+    extra = ("modifiers", "group_expressions", "having", "qualify", "sample")
+    if len(statements) != 1 or where is None or any(node.get(k) for k in extra):
         raise GovernanceError(f"row filter {text!r} must be one boolean expression")
     bad: list[str] = []
     _walk(where, bad)
