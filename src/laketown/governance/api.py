@@ -25,6 +25,7 @@ from laketown.governance.principals import PUBLIC, Principals
 from laketown.governance.store import Store
 
 if TYPE_CHECKING:
+    from laketown.catalog import Catalog
     from laketown.lake import LakeTable
     from laketown.sql.engine import QueryEvent
     from laketown.workspace import Workspace
@@ -89,8 +90,15 @@ class Governance:
 
     @cached_property
     def after_write(self) -> list[Any]:
-        """More write hooks (column statistics, lineage) registered by catalog parts."""
-        return []
+        """More write hooks run after the audit: column statistics, then any registered later."""
+        return [self.catalog.stats.on_write]
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Descriptions, owners, docs, PII classification, search, schema history, statistics."""
+        from laketown.catalog import Catalog
+
+        return Catalog(self)
 
     # -- principals and keys ---------------------------------------------------------------
     def create_principal(self, name: str, kind: str = "user", admin: bool = False, description: str = "",

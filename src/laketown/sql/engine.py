@@ -166,6 +166,18 @@ class SqlEngine:
             return self._base.names()
         return self._session(principal).views.names()
 
+    def internal_query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """Trusted SQL written by Laketown itself (statistics, quality checks) on the admin
+        database, unaudited. Never pass user text here; user SQL goes through :meth:`query`."""
+        self.refresh()
+        con = self._db.cursor()
+        try:
+            return con.execute(sql, params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise SqlError(str(exc)) from None
+        finally:
+            con.close()
+
     # -- queries ---------------------------------------------------------------------------
     def query(
         self,
