@@ -26,6 +26,8 @@ from laketown.governance.store import Store
 
 if TYPE_CHECKING:
     from laketown.catalog import Catalog
+    from laketown.catalog.quality import Quality
+    from laketown.catalog.quality import Quality
     from laketown.lake import LakeTable
     from laketown.sql.engine import QueryEvent
     from laketown.workspace import Workspace
@@ -92,6 +94,18 @@ class Governance:
     def after_write(self) -> list[Any]:
         """More write hooks run after the audit: column statistics, then any registered later."""
         return [self.catalog.stats.on_write]
+
+    @cached_property
+    def quality(self) -> Quality:
+        """Data quality rules, checks with quarantine, and scores over time."""
+        from laketown.catalog.quality import Quality
+
+        return Quality(self)
+
+    def check(self, table: str, data: Any) -> tuple[pa.Table, pa.Table]:
+        """``(good, quarantined)`` rows of ``data`` by ``table``'s quality rules (for sinks and jobs)."""
+        result = self.quality.check(table, data)
+        return result.good, result.quarantined
 
     @cached_property
     def catalog(self) -> Catalog:
