@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from laketown.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+
+def _privs(privileges: str | Sequence[str]) -> str:
+    return privileges if isinstance(privileges, str) else ",".join(privileges)
 ADMIN = "admin"
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("laketown_actor", default=None)
 
@@ -151,23 +155,23 @@ class Governance:
     def grant(self, subject: str, resource: str, privileges: str | Sequence[str] = "select", by: str | None = None) -> None:
         """Grant privileges (select, insert, alter, grant, or all) on ``*``, a zone, a table or a column."""
         self.policies.grant(subject, resource, privileges, by)
-        self._policy_event(f"grant {privileges} on {resource} to {subject}", by)
+        self._policy_event(f"grant {_privs(privileges)} on {resource} to {subject}", by)
 
     def revoke(self, subject: str, resource: str, privileges: str | Sequence[str] = "select", by: str | None = None) -> int:
         """Revoke privileges; the next query runs without them."""
         n = self.policies.revoke(subject, resource, privileges, by)
-        self._policy_event(f"revoke {privileges} on {resource} from {subject}", by)
+        self._policy_event(f"revoke {_privs(privileges)} on {resource} from {subject}", by)
         return n
 
     def grant_by_tag(self, subject: str, expression: str, privileges: str | Sequence[str] = "select") -> str:
         """Grant on every column whose tags match ``expression`` (``"domain=sales and pii=none"``)."""
         text = self.policies.grant_by_tag(subject, expression, privileges)
-        self._policy_event(f"grant {privileges} on tag:{text} to {subject}")
+        self._policy_event(f"grant {_privs(privileges)} on tag:{text} to {subject}")
         return text
 
     def revoke_by_tag(self, subject: str, expression: str, privileges: str | Sequence[str] = "select") -> int:
         n = self.policies.revoke_by_tag(subject, expression, privileges)
-        self._policy_event(f"revoke {privileges} on tag:{expression} from {subject}")
+        self._policy_event(f"revoke {_privs(privileges)} on tag:{expression} from {subject}")
         return n
 
     def set_row_filter(self, table: str, subject: str, predicate: str | None) -> None:
