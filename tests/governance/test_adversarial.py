@@ -65,8 +65,8 @@ def test_masked_columns_stay_masked(governed, query):
 
 def test_masks_have_the_promised_shape(governed):
     rows = run(governed, "SELECT id, email, card, salary FROM raw.customers ORDER BY id").to_pylist()
-    assert [r["card"] for r in rows] == ["************1111", "************0004", "***********0009"]
-    assert all(len(r["email"]) == 64 and r["salary"] is None for r in rows)
+    assert [r["card"] for r in rows] == ["****1111", "****0004", "****0009"]
+    assert all(len(r["email"]) == 32 and r["salary"] is None for r in rows)
     assert governed.sql("SELECT email FROM raw.customers ORDER BY id").column("email")[0].as_py() == EMAILS[0]
 
 

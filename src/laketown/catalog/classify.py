@@ -84,7 +84,7 @@ def _luhn(digits: str) -> bool:
 
 
 def _is_phone(v: str) -> bool:
-    if not _PHONE.match(v):
+    if not _PHONE.match(v) or _is_ip(v) or _DATE.match(v):
         return False
     digits = re.sub(r"\D", "", v)
     if not 7 <= len(digits) <= 15:
@@ -117,6 +117,8 @@ def _is_street(v: str) -> bool:
 def _is_person(v: str) -> bool:
     if _PERSON_LAST_FIRST.match(v):
         return v.split(",")[1].strip().lower() in _FIRST_NAMES
+    if re.fullmatch(r"[A-ZÀ-Ý][a-zà-ÿ'-]+", v):  # a given name alone
+        return v.lower() in _FIRST_NAMES
     if not _PERSON.match(v) or _is_street(v):
         return False
     words = [w.strip(".").lower() for w in v.split()]
@@ -162,6 +164,9 @@ _TESTS = {
 }
 
 
+_SPECIFICITY = ("card_number", "ip_address", "email", "date_of_birth", "street_address", "phone", "person_name")
+
+
 def name_hint(column: str) -> str | None:
     """The PII class a column's name suggests, if any."""
     name = re.sub(r"([a-z])([A-Z])", r"\1_\2", column).lower()
@@ -190,7 +195,8 @@ def classify_column(column: str, values: list[object], today: date | None = None
     if not values:
         return Classification(column, hint, 0.6, "name") if hint else None
     scores = rates(values, today)
-    best = max(scores, key=lambda k: scores[k])
+    # on a tie the more specific pattern wins (a card number is also a run of digits)
+    best = max(_SPECIFICITY, key=lambda k: scores.get(k, 0.0))
     if hint and scores.get(hint, 0) >= NAME_THRESHOLD and (scores[hint] >= scores[best] or scores[best] < SAMPLE_THRESHOLD):
         return Classification(column, hint, round(min(1.0, 0.5 + scores[hint] / 2), 3), "name+sample")
     if scores[best] >= SAMPLE_THRESHOLD:
