@@ -26,7 +26,8 @@ from laketown.governance.store import Store
 
 if TYPE_CHECKING:
     from laketown.catalog import Catalog
-    from laketown.catalog.quality import Quality
+    from laketown.catalog.crawler import Crawler
+    from laketown.catalog.lineage import Lineage
     from laketown.catalog.quality import Quality
     from laketown.lake import LakeTable
     from laketown.sql.engine import QueryEvent
@@ -110,6 +111,20 @@ class Governance:
         """``(good, quarantined)`` rows of ``data`` by ``table``'s quality rules (for sinks and jobs)."""
         result = self.quality.check(table, data)
         return result.good, result.quarantined
+
+    @cached_property
+    def lineage(self) -> Lineage:
+        """OpenLineage-shaped run events and the table graph."""
+        from laketown.catalog.lineage import Lineage
+
+        return Lineage(self)
+
+    @cached_property
+    def crawler(self) -> Crawler:
+        """Infer and register raw tables from folders or S3 prefixes of files."""
+        from laketown.catalog.crawler import Crawler
+
+        return Crawler(self)
 
     @cached_property
     def catalog(self) -> Catalog:
