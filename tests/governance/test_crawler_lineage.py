@@ -81,9 +81,8 @@ def test_lineage_graph_up_and_down(ws):
     assert event["eventType"] == "COMPLETE" and event["job"] == {"namespace": "laketown", "name": "join_ab"}
     snap = ws.table("raw.a").stats()["snapshot_id"]
     assert event["inputs"][0]["facets"]["version"]["datasetVersion"] == str(snap)
-    with pytest.raises(RuntimeError):
-        with lin.run("broken", ["raw.a"]) as outputs:
-            outputs.append("clean.never")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), lin.run("broken", ["raw.a"]) as outputs:
+        outputs.append("clean.never")
+        raise RuntimeError("boom")
     assert lin.events("broken")[0]["eventType"] == "FAIL"
     assert "clean.never" not in lin.downstream("raw.a")

@@ -44,7 +44,7 @@ class Catalog:
         self.stats = ColumnStats(self.store, governance.ws.sql_engine)
 
     @property
-    def lake(self):  # noqa: ANN201 - the workspace's Lake
+    def lake(self):
         return self.gov.ws.lake
 
     # -- descriptions, owners, docs --------------------------------------------------------

@@ -43,26 +43,7 @@ _STREET_PREFIX = re.compile(rf"^(?:{_STREET_WORDS})\s+[A-Za-zÀ-ÿ' .-]+,?\s*\d+
 _PERSON = re.compile(r"^(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?[A-ZÀ-Ý][a-zà-ÿ'-]+(?:\s+[A-ZÀ-Ý][a-zà-ÿ'.-]*){1,3}$")
 _PERSON_LAST_FIRST = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'-]+,\s*[A-ZÀ-Ý][a-zà-ÿ'-]+$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$|^(\d{2})/(\d{2})/(\d{4})$")
-_FIRST_NAMES = frozenset("""
-james john robert michael william david richard joseph thomas charles christopher daniel matthew anthony mark
-donald steven paul andrew joshua kenneth kevin brian george timothy ronald edward jason jeffrey ryan jacob gary
-nicholas eric jonathan stephen larry justin scott brandon benjamin samuel gregory alexander frank patrick raymond
-jack dennis jerry tyler aaron jose adam nathan henry douglas zachary peter kyle noah ethan jeremy walter christian
-keith roger terry austin sean gerald carl harold dylan arthur lawrence jordan jesse bryan billy bruce gabriel joe
-logan alan juan albert willie elijah wayne randy vincent mason roy ralph bobby russell bradley philip eugene
-mary patricia jennifer linda elizabeth barbara susan jessica sarah karen lisa nancy betty sandra margaret ashley
-kimberly emily donna michelle carol amanda melissa deborah stephanie dorothy rebecca sharon laura cynthia amy
-kathleen angela shirley brenda emma anna pamela nicole samantha katherine christine helen debra rachel carolyn
-janet maria catherine heather diane olivia julie joyce victoria ruth virginia lauren kelly christina joan evelyn
-judith andrea hannah megan cheryl jacqueline martha madison teresa gloria sara janice ann kathryn abigail sophia
-frances jean alice judy isabella julia grace amber denise danielle marilyn beverly charlotte natalie theresa diana
-brittany doris kayla alexis lori marie louis pierre jean luc camille chloe lea manon ines jules hugo lucas leo
-gabriel arthur louise alice mila lina rose anna ana sofia lucia martina valentina giulia francesca marco luca
-matteo alessandro lorenzo andrea hans klaus jurgen wolfgang stefan thomas anja petra sabine ursula monika lukas
-felix maximilian leon paul finn elias mohammed mohamed ahmed ali fatima aisha omar yusuf hassan wei li ming hiroshi
-yuki haruto sakura raj priya amit anil sunita carlos miguel javier pablo diego alejandro carmen isabel lucia elena
-olga ivan dmitri sergei natasha svetlana ingrid lars erik sven nils astrid freya bob alice carol dave erin eve
-""".split())
+_FIRST_NAMES = frozenset(["james", "john", "robert", "michael", "william", "david", "richard", "joseph", "thomas", "charles", "christopher", "daniel", "matthew", "anthony", "mark", "donald", "steven", "paul", "andrew", "joshua", "kenneth", "kevin", "brian", "george", "timothy", "ronald", "edward", "jason", "jeffrey", "ryan", "jacob", "gary", "nicholas", "eric", "jonathan", "stephen", "larry", "justin", "scott", "brandon", "benjamin", "samuel", "gregory", "alexander", "frank", "patrick", "raymond", "jack", "dennis", "jerry", "tyler", "aaron", "jose", "adam", "nathan", "henry", "douglas", "zachary", "peter", "kyle", "noah", "ethan", "jeremy", "walter", "christian", "keith", "roger", "terry", "austin", "sean", "gerald", "carl", "harold", "dylan", "arthur", "lawrence", "jordan", "jesse", "bryan", "billy", "bruce", "gabriel", "joe", "logan", "alan", "juan", "albert", "willie", "elijah", "wayne", "randy", "vincent", "mason", "roy", "ralph", "bobby", "russell", "bradley", "philip", "eugene", "mary", "patricia", "jennifer", "linda", "elizabeth", "barbara", "susan", "jessica", "sarah", "karen", "lisa", "nancy", "betty", "sandra", "margaret", "ashley", "kimberly", "emily", "donna", "michelle", "carol", "amanda", "melissa", "deborah", "stephanie", "dorothy", "rebecca", "sharon", "laura", "cynthia", "amy", "kathleen", "angela", "shirley", "brenda", "emma", "anna", "pamela", "nicole", "samantha", "katherine", "christine", "helen", "debra", "rachel", "carolyn", "janet", "maria", "catherine", "heather", "diane", "olivia", "julie", "joyce", "victoria", "ruth", "virginia", "lauren", "kelly", "christina", "joan", "evelyn", "judith", "andrea", "hannah", "megan", "cheryl", "jacqueline", "martha", "madison", "teresa", "gloria", "sara", "janice", "ann", "kathryn", "abigail", "sophia", "frances", "jean", "alice", "judy", "isabella", "julia", "grace", "amber", "denise", "danielle", "marilyn", "beverly", "charlotte", "natalie", "theresa", "diana", "brittany", "doris", "kayla", "alexis", "lori", "marie", "louis", "pierre", "jean", "luc", "camille", "chloe", "lea", "manon", "ines", "jules", "hugo", "lucas", "leo", "gabriel", "arthur", "louise", "alice", "mila", "lina", "rose", "anna", "ana", "sofia", "lucia", "martina", "valentina", "giulia", "francesca", "marco", "luca", "matteo", "alessandro", "lorenzo", "andrea", "hans", "klaus", "jurgen", "wolfgang", "stefan", "thomas", "anja", "petra", "sabine", "ursula", "monika", "lukas", "felix", "maximilian", "leon", "paul", "finn", "elias", "mohammed", "mohamed", "ahmed", "ali", "fatima", "aisha", "omar", "yusuf", "hassan", "wei", "li", "ming", "hiroshi", "yuki", "haruto", "sakura", "raj", "priya", "amit", "anil", "sunita", "carlos", "miguel", "javier", "pablo", "diego", "alejandro", "carmen", "isabel", "lucia", "elena", "olga", "ivan", "dmitri", "sergei", "natasha", "svetlana", "ingrid", "lars", "erik", "sven", "nils", "astrid", "freya", "bob", "alice", "carol", "dave", "erin", "eve"])
 
 
 @dataclass(frozen=True)

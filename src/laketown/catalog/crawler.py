@@ -9,7 +9,6 @@ Schema-change policy when the files bring columns the table lacks, or change a t
 
 from __future__ import annotations
 
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -5,7 +5,11 @@ query, and the HTTP server authenticates requests with :func:`authenticate_reque
 """
 
 from laketown.governance.api import Governance
-from laketown.governance.errors import AccessDeniedError, AuthenticationError, GovernanceError
+from laketown.governance.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    GovernanceError,
+)
 from laketown.governance.http import authenticate_request
 
 __all__ = ["AccessDeniedError", "AuthenticationError", "Governance", "GovernanceError", "authenticate_request"]

@@ -92,7 +92,7 @@ class Governance:
                               f"snapshot {snap.snapshot_id}" if snap else "")
             for hook in self.after_write:
                 hook(table, operation, rows)
-        except Exception:  # noqa: BLE001 - the data is committed; a failed side task must not hide that
+        except Exception:
             log.exception("governance write hook failed for %s", table.name)
 
     @cached_property

@@ -20,7 +20,12 @@ from laketown.governance.errors import AccessDeniedError, GovernanceError
 from laketown.governance.principals import PUBLIC, Principals
 from laketown.governance.row_filters import check_predicate
 from laketown.governance.store import Store, iso, now
-from laketown.governance.tags import TagExpression, check_tag, effective_tags, parse_expression
+from laketown.governance.tags import (
+    TagExpression,
+    check_tag,
+    effective_tags,
+    parse_expression,
+)
 from laketown.sql.database import quote_ident
 
 PRIVILEGES = ("select", "insert", "alter", "grant")

@@ -224,7 +224,7 @@ class SqlEngine:
             if not admin:
                 missing = guard.check_governed(statements, set(visible), session.reserved)
                 if missing:
-                    raise self._unknown(sorted(missing)[0], principal, visible)
+                    raise self._unknown(min(missing), principal, visible)
             return self._execute(con, statements, params, principal, max_rows, timeout_s, visible, admin)
         finally:
             con.close()

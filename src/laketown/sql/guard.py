@@ -161,9 +161,8 @@ class _GovernedWalk:
             name = str(fn.get("function_name", "")).lower()
             if name not in SAFE_TABLE_FUNCTIONS or fn.get("schema") or fn.get("catalog"):
                 raise self.deny(f"table function {name}()")
-        elif kind == "SHOW_REF" and node.get("query") is None:
-            if str(node.get("table_name")) not in SAFE_SHOW:
-                raise self.deny(f"SHOW {node.get('table_name')}")
+        elif kind == "SHOW_REF" and node.get("query") is None and str(node.get("table_name")) not in SAFE_SHOW:
+            raise self.deny(f"SHOW {node.get('table_name')}")
         if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
             name = node["function_name"].lower()
             if _DENIED_SCALARS.match(name) or node.get("schema") or node.get("catalog"):
