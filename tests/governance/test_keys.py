@@ -126,3 +126,11 @@ def test_roles_cannot_hold_keys(api):
         ws.governance.create_api_key("team")
     with pytest.raises(AuthenticationError):
         ws.governance.authenticate("ltk_zzz")
+
+
+def test_console_key_replaces_the_previous_one(api):
+    ws, client = api
+    first = ws.governance.console_key()
+    second = ws.governance.console_key()
+    assert post(client, "SELECT 1", first).status_code == 401
+    assert post(client, "SELECT 1", second).json()["principal"] == "admin"

@@ -157,6 +157,14 @@ class Governance:
         self.keys.revoke(key_or_id)
         self._policy_event(f"revoke api key {key_id_of(key_or_id) or key_or_id}")
 
+    def console_key(self, principal: str = ADMIN, days: float = 30) -> str:
+        """A fresh key named ``console`` for ``principal`` (the demo prints it at start); the
+        previous console keys of that principal are revoked."""
+        for k in self.keys.list(principal):
+            if k["name"] == "console" and not k["revoked_at"]:
+                self.keys.revoke(k["key_id"])
+        return self.create_api_key(principal, "console", timedelta(days=days))
+
     def authenticate(self, key: str | None) -> str:
         """The principal of an API key; :class:`AuthenticationError` otherwise (audited)."""
         try:
