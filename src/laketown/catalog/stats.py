@@ -3,6 +3,7 @@ table's current snapshot and stored per column; refreshed by the lake's write ho
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from laketown.governance.store import Store, iso, now
@@ -17,6 +18,10 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS column_stats (
   distinct_count INTEGER, min TEXT, max TEXT, computed_at TEXT NOT NULL, PRIMARY KEY (table_name, column_name))"""
 #: tables larger than this get their statistics on demand, not on every write
 MAX_ROWS_ON_WRITE = 20_000_000
+#: a write refreshes the statistics when the row count moved this much since they were taken,
+#: or when they are this old — so a sink committing every second does not rescan every time
+REFRESH_ROW_CHANGE = 0.05
+REFRESH_AGE_S = 300.0
 _ORDERED = ("INT", "FLOAT", "DOUBLE", "DECIMAL", "DATE", "TIME", "VARCHAR", "BIGINT", "SMALLINT", "TINYINT",
             "HUGEINT", "UBIGINT", "UINTEGER", "REAL", "BOOLEAN", "UUID")
 
@@ -58,5 +63,12 @@ class ColumnStats:
 
     def on_write(self, table: LakeTable, operation: str, rows: int) -> None:
         stats = table.stats()
-        if stats["rows"] <= MAX_ROWS_ON_WRITE:
-            self.refresh(table.name, stats["snapshot_id"])
+        if stats["rows"] > MAX_ROWS_ON_WRITE:
+            return
+        last = self.store.rows("SELECT rows, computed_at FROM column_stats WHERE table_name = ? LIMIT 1", [table.name])
+        if last and operation == "append":
+            before, when = last[0]["rows"] or 0, datetime.fromisoformat(last[0]["computed_at"])
+            moved = abs(stats["rows"] - before) / max(before, 1)
+            if moved < REFRESH_ROW_CHANGE and (now() - when).total_seconds() < REFRESH_AGE_S:
+                return
+        self.refresh(table.name, stats["snapshot_id"])
