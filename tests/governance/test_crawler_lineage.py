@@ -86,3 +86,5 @@ def test_lineage_graph_up_and_down(ws):
         raise RuntimeError("boom")
     assert lin.events("broken")[0]["eventType"] == "FAIL"
     assert "clean.never" not in lin.downstream("raw.a")
+    lin.record("delivery:orders", ["stream:orders"], ["raw.a"])
+    assert "stream:orders" in lin.upstream("raw.a")

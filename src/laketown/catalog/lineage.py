@@ -37,7 +37,10 @@ class Lineage:
         self.store.execute(SCHEMA)
 
     def _dataset(self, table: str, snapshot_id: int | None = None) -> dict[str, Any]:
-        if snapshot_id is None and self.gov.ws.lake.exists(table):
+        """A lake table (``zone.table``, with its current snapshot) or any other named dataset
+        (``stream:orders``, ``s3://bucket/prefix``)."""
+        lake_table = table.split(".", 1)[0] in ("raw", "clean", "curated") and "/" not in table
+        if snapshot_id is None and lake_table and self.gov.ws.lake.exists(table):
             snapshot_id = self.gov.ws.table(table).stats()["snapshot_id"]
         facets = {"version": {"datasetVersion": str(snapshot_id)}} if snapshot_id is not None else {}
         return {"namespace": NAMESPACE, "name": table, "facets": facets}

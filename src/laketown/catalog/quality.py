@@ -210,10 +210,16 @@ class Quality:
         lake = self.gov.ws.lake
         if result.good.num_rows or not lake.exists(table):
             lake.write(table, result.good if result.good.num_rows else to_arrow_table(data).slice(0, 0), mode=mode, on=on)
-        if result.quarantined.num_rows:
-            q = lake.create_table(quarantine_name(table), schema=_nullable(result.quarantined.schema), exist_ok=True)
-            q.append(result.quarantined)
+        self.quarantine(table, result.quarantined)
         return result
+
+    def quarantine(self, table: str, rows: pa.Table) -> int:
+        """Append rows returned as quarantined by :meth:`check` to ``<table>_quarantine`` (for a
+        sink that writes the good rows in its own commit)."""
+        if not rows.num_rows:
+            return 0
+        q = self.gov.ws.lake.create_table(quarantine_name(table), schema=_nullable(rows.schema), exist_ok=True)
+        return q.append(rows)
 
     def scores(self, table: str, limit: int = 100) -> list[dict[str, Any]]:
         """The table's checks, newest first: time, rows, good, quarantined, score, failures."""
