@@ -31,7 +31,9 @@ export async function loadCatalog() {
     for (const t of inZone) {
       const link = el("a", { href: `#table=${t.name}`, className: "table-link", "data-table": t.name, title: t.name });
       link.append(el("span", { className: "table-name" }, t.table), el("span", { className: "rows" }, formatCount(t.rows)));
-      list.append(el("li")).append(link);
+      const item = el("li");
+      item.append(link);
+      list.append(item);
     }
     if (!inZone.length) list.append(el("li", { className: "muted small empty-zone" }, "no tables"));
     details.append(list);

@@ -58,7 +58,9 @@ export function renderGrid(container, columns, rows, { emptyText = "No rows" } =
     if (col.type) th.append(el("span", { className: "col-type" }, col.type));
     head.append(th);
   }
-  table.append(el("thead")).firstChild.append(head);
+  const thead = el("thead");
+  thead.append(head);
+  table.append(thead);
   const body = el("tbody");
   const numeric = columns.map((c) => kindOfType(c.type) === "number");
   for (const row of rows) {
