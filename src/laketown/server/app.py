@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -16,14 +18,22 @@ if TYPE_CHECKING:
 
 
 def create_app(workspace: Workspace) -> FastAPI:
-    """The app: ``/health``, ``/api/...``, ``/docs``, ``/redoc`` and the console at ``/``.
+    """The app: ``/health``, ``/api/...``, ``/docs`` (``/openapi.json``) and the console at ``/``.
 
     Routes read the workspace from ``app.state.workspace``; apps add their routers and console
     pages with :func:`laketown.server.mount_app_page`, which fills ``app.state.nav``.
     """
     from laketown.console import mount_console
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # open the catalog and DuckDB once, before requests from several threads race to do it
+        workspace.lake
+        workspace.sql_engine
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Laketown",
         version=__version__,
         description="Local-first lakehouse: catalog, governed SQL and the apps' APIs.",

@@ -128,7 +128,8 @@ export function drawChart(container, columns, rows, { x, y, kind }) {
       const at = count === 1 ? lo : lo + (span * i) / (count - 1);
       const px = MARGIN.left + (n === 1 ? plotW / 2 : ((at - lo) / span) * plotW);
       const label = xKind === "time" ? timeLabel(at, span) : compact.format(at);
-      axes.append(svg("text", { x: px, y: tickY, "text-anchor": "middle", class: "tick" }, label));
+      const anchor = count === 1 ? "middle" : i === 0 ? "start" : i === count - 1 ? "end" : "middle";
+      axes.append(svg("text", { x: px, y: tickY, "text-anchor": anchor, class: "tick" }, label));
     }
   } else {
     xPos = (d, i) => MARGIN.left + band * i + band / 2;

@@ -52,17 +52,17 @@ export function renderGrid(container, columns, rows, { emptyText = "No rows" } =
   }
   const table = el("table", { className: "grid" });
   const head = el("tr");
-  for (const col of columns) {
-    const th = el("th", { title: col.type || "" });
+  const numeric = columns.map((c) => kindOfType(c.type) === "number");
+  columns.forEach((col, i) => {
+    const th = el("th", { title: col.type || "", ...(numeric[i] ? { className: "num" } : {}) });
     th.append(el("span", { className: "col-name" }, col.name));
     if (col.type) th.append(el("span", { className: "col-type" }, col.type));
     head.append(th);
-  }
+  });
   const thead = el("thead");
   thead.append(head);
   table.append(thead);
   const body = el("tbody");
-  const numeric = columns.map((c) => kindOfType(c.type) === "number");
   for (const row of rows) {
     const tr = el("tr");
     row.forEach((value, i) => {
