@@ -33,7 +33,7 @@ SALES = pa.table(
     {
         "region": ["north", "south", "east", "west", "centre"],
         "amount": [120.5, 80.0, 42.25, 230.0, 99.0],
-        "day": [dt.datetime(2024, 1, d, tzinfo=dt.timezone.utc) for d in (1, 2, 3, 4, 5)],
+        "day": [dt.datetime(2024, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3, 4, 5)],
     }
 )
 

@@ -19,7 +19,7 @@ SALES = pa.table(
     {
         "region": ["north", "south", "east", "west"],
         "amount": [120.5, 80.0, 42.25, 230.0],
-        "day": [dt.datetime(2024, 1, d, tzinfo=dt.timezone.utc) for d in (1, 2, 3, 4)],
+        "day": [dt.datetime(2024, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3, 4)],
     }
 )
 

@@ -153,7 +153,13 @@ def test_timeout_cannot_exceed_the_workspace_limit(client):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"sql": ""}, {"sql": "SELECT 1", "max_rows": 0}, {"sql": "SELECT 1", "timeout_s": -1}, {"sql": "SELECT 1", "limit": 5}],
+    [
+        {},
+        {"sql": ""},
+        {"sql": "SELECT 1", "max_rows": 0},
+        {"sql": "SELECT 1", "timeout_s": -1},
+        {"sql": "SELECT 1", "limit": 5},
+    ],
 )
 def test_malformed_sql_request_is_422(client, body):
     assert client.post("/api/sql", json=body).status_code == 422
@@ -166,3 +172,13 @@ def test_principal_comes_from_settings(tmp_path):
 
     with laketown.connect(tmp_path / "ws2", sql={"principal": "analyst"}) as ws, TestClient(create_app(ws)) as c:
         assert c.post("/api/sql", json={"sql": "SELECT 1 AS one"}).json()["principal"] == "analyst"
+
+
+def test_table_without_snapshot_has_schema_and_empty_sample(client, ws):
+    ws.lake.create_table("clean.shop_returns", schema=pa.schema([("id", pa.int64()), ("reason", pa.string())]))
+    body = client.get("/api/tables/clean/shop_returns").json()
+    assert [f["name"] for f in body["schema"]] == ["id", "reason"]
+    assert body["snapshots"] == [] and body["stats"]["rows"] == 0 and body["stats"]["snapshot_id"] is None
+    assert body["sample"]["rows"] == [] and "error" not in body["sample"]
+    listed = {t["name"]: t for t in client.get("/api/tables").json()}
+    assert listed["clean.shop_returns"]["snapshot_id"] is None

@@ -17,7 +17,7 @@ def test_special_floats_become_null():
 
 
 def test_times_are_iso_and_durations_seconds():
-    assert json_value(dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone.utc)) == "2024-05-01T12:30:00+00:00"
+    assert json_value(dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)) == "2024-05-01T12:30:00+00:00"
     assert json_value(dt.date(2024, 5, 1)) == "2024-05-01"
     assert json_value(dt.time(8, 15)) == "08:15:00"
     assert json_value(dt.timedelta(minutes=2)) == 120.0

@@ -47,7 +47,7 @@ def test_api_docs_are_served_from_local_files(client):
     assert {"/health", "/api/tables", "/api/tables/{zone}/{table}", "/api/sql"} <= set(spec["paths"])
 
 
-def test_app_page_is_mounted_and_listed_in_the_nav(ws):
+def test_app_page_is_mounted_and_listed_in_the_nav(ws, tmp_path):
     app = create_app(ws)
     router = APIRouter()
 
@@ -59,10 +59,13 @@ def test_app_page_is_mounted_and_listed_in_the_nav(ws):
     def ping():
         return {"pong": True}
 
-    mount_app_page(app, "Shop <b>2</b>", "/apps/shop", router)
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "shop.js").write_text("export const shop = 1;\n")
+    mount_app_page(app, "Shop <b>2</b>", "/apps/shop", router, static_dir=tmp_path / "static")
     assert app.state.nav == [{"title": "Shop <b>2</b>", "path": "/apps/shop"}]
     with TestClient(app) as c:
         assert c.get("/api/shop/ping").json() == {"pong": True}
+        assert c.get("/apps/shop/static/shop.js").text == "export const shop = 1;\n"
         for path in ("/", "/apps/shop"):
             html = c.get(path).text
             assert 'href="/apps/shop"' in html
@@ -77,3 +80,6 @@ def test_app_page_path_must_be_absolute_and_unique(ws):
         mount_app_page(app, "Shop again", "/apps/shop")
     with pytest.raises(LaketownError, match="must start with '/'"):
         mount_app_page(app, "Relative", "apps/x")
+    with pytest.raises(LaketownError, match="static folder '/nonexistent' of console page '/apps/y' does not exist"):
+        mount_app_page(app, "Y", "/apps/y", static_dir="/nonexistent")
+    assert [entry["path"] for entry in app.state.nav] == ["/apps/shop"]

@@ -28,8 +28,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # open the catalog and DuckDB once, before requests from several threads race to do it
-        workspace.lake
-        workspace.sql_engine
+        _ = workspace.lake, workspace.sql_engine
         yield
 
     app = FastAPI(

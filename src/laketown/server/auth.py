@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-if TYPE_CHECKING:
-    from laketown.workspace import Workspace
+from laketown.workspace import Workspace
 
 
 def current_workspace(request: Request) -> Workspace:
@@ -19,3 +18,8 @@ def current_principal(request: Request) -> str:
     """The principal SQL runs as. For now the workspace's ``sql.principal`` setting; the
     governance layer will resolve API keys here, so every route asks this one function."""
     return current_workspace(request).settings.sql.principal
+
+
+#: route parameter types: ``def route(ws: WorkspaceDep, principal: PrincipalDep)``
+WorkspaceDep = Annotated[Workspace, Depends(current_workspace)]
+PrincipalDep = Annotated[str, Depends(current_principal)]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from laketown.server.auth import current_principal, current_workspace
+from laketown.server.auth import PrincipalDep, WorkspaceDep
 from laketown.server.encoding import json_columns, json_rows
-from laketown.workspace import Workspace
 
 router = APIRouter(prefix="/api", tags=["sql"])
 
@@ -42,8 +41,8 @@ class SqlResponse(BaseModel):
 @router.post("/sql", response_model=SqlResponse, responses={400: {"description": "the SQL failed or was refused"}})
 def run_sql(
     body: SqlRequest,
-    ws: Workspace = Depends(current_workspace),
-    principal: str = Depends(current_principal),
+    ws: WorkspaceDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Run ``sql``; rows come back as lists in column order, values JSON-encoded (ISO times,
     decimals as strings, bytes base64, NaN as null). A failed or refused query gives 400

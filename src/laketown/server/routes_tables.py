@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from laketown.errors import SqlError
 from laketown.lake import ZONES
-from laketown.server.auth import current_principal, current_workspace
+from laketown.server.auth import PrincipalDep, WorkspaceDep
 from laketown.server.encoding import json_columns, json_rows, snapshot_id_json
-from laketown.workspace import Workspace
 
 router = APIRouter(prefix="/api", tags=["tables"])
 SAMPLE_ROWS = 20
@@ -23,7 +22,7 @@ def list_zones() -> list[str]:
 
 
 @router.get("/tables")
-def list_tables(ws: Workspace = Depends(current_workspace)) -> list[dict[str, Any]]:
+def list_tables(ws: WorkspaceDep) -> list[dict[str, Any]]:
     """Every table of every zone: name, zone, rows, bytes and current snapshot id."""
     out = []
     for name in ws.lake.list_tables():
@@ -46,8 +45,8 @@ def list_tables(ws: Workspace = Depends(current_workspace)) -> list[dict[str, An
 def table_detail(
     zone: str,
     table: str,
-    ws: Workspace = Depends(current_workspace),
-    principal: str = Depends(current_principal),
+    ws: WorkspaceDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Schema, snapshots (oldest first), stats and the first rows of ``zone.table``.
 
@@ -69,7 +68,9 @@ def table_detail(
         for s in lake_table.snapshots()
     ]
     try:
-        result = ws.query(f'SELECT * FROM {zone}."{table}" LIMIT {SAMPLE_ROWS}', principal=principal, max_rows=SAMPLE_ROWS)
+        result = ws.query(
+            f'SELECT * FROM {zone}."{table}" LIMIT {SAMPLE_ROWS}', principal=principal, max_rows=SAMPLE_ROWS
+        )
         sample: dict[str, Any] = {"columns": json_columns(result.table.schema), "rows": json_rows(result.table)}
     except SqlError as exc:
         sample = {"columns": [], "rows": [], "error": str(exc)}
