@@ -29,6 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# generous: a loaded CI machine can take seconds to answer; a broken page never answers
+TIMEOUT_MS = 20_000
+
 SALES = pa.table(
     {
         "region": ["north", "south", "east", "west", "centre"],
@@ -47,7 +50,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory) -> Iterator[str]:
     """The console's base URL; the server runs until the module's tests are done."""
-    ws = laketown.connect(tmp_path_factory.mktemp("console") / "ws", sql={"timeout_s": 5})
+    ws = laketown.connect(tmp_path_factory.mktemp("console") / "ws", sql={"timeout_s": 5, "max_rows": 100})
     ws.lake.write("raw.shop_sales", SALES)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning"))
@@ -71,8 +74,9 @@ def browser():
             f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. Run `make test` "
             "(it installs the chromium package), or `apt-get install chromium`."
         )
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
@@ -104,7 +108,7 @@ class PageWatch:
 def page(browser):
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     pg = context.new_page()
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(TIMEOUT_MS)
     pg.watch = PageWatch(pg)
     yield pg
     context.close()

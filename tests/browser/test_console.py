@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -106,3 +108,15 @@ def test_api_docs_render_without_leaving_the_machine(page, server_url):
     expect(page.locator(".swagger-ui .title")).to_contain_text("Laketown")
     expect(page.locator(".opblock-summary-path", has_text="/api/sql")).to_be_visible()
     assert page.watch.foreign_requests() == []
+
+
+def test_truncated_result_and_result_without_numbers(page, server_url):
+    page.goto(server_url + "/#sql")
+    _run(page, "SELECT range AS n, 'r' || range AS label FROM range(500)")
+    expect(page.locator("#sql-status")).to_have_text(re.compile(r"100 rows · .* ms · truncated at 100 rows"))
+    expect(page.locator("#result-grid tbody tr")).to_have_count(100)
+    expect(page.locator("#chart svg rect.bar")).to_have_count(100)
+    _run(page, "SELECT region FROM raw.shop_sales")
+    expect(page.locator("#chart")).to_contain_text("Nothing to chart: the result has no numeric column")
+    expect(page.locator("#chart svg")).to_have_count(0)
+    expect(page.locator("#result-grid tbody tr")).to_have_count(5)

@@ -1,6 +1,6 @@
 // Entry point of the console page: wires the catalog, the table view and the SQL editor.
 import { loadCatalog, showTable, tableFromHash } from "./catalog.js";
-import { runSql, setQuery, setupSql } from "./sql.js";
+import { runSql, setQuery, setupSql, suggestQuery } from "./sql.js";
 
 function showView(name) {
   for (const view of ["sql", "table"]) {
@@ -26,8 +26,8 @@ function route() {
 }
 
 async function main() {
-  const tables = await loadCatalog();
-  setupSql(tables.length ? `SELECT *\nFROM ${tables[0].name}\nLIMIT 100` : "SELECT 42 AS answer");
+  // the editor works at once; the catalog (and the default query it suggests) comes when loaded
+  setupSql();
   document.getElementById("catalog-refresh").addEventListener("click", loadCatalog);
   document.getElementById("tab-sql").addEventListener("click", () => {
     location.hash = "#sql";
@@ -44,6 +44,8 @@ async function main() {
   });
   window.addEventListener("hashchange", route);
   route();
+  const tables = await loadCatalog();
+  suggestQuery(tables.length ? `SELECT *\nFROM ${tables[0].name}\nLIMIT 100` : "SELECT 42 AS answer");
   document.body.dataset.ready = "true";
 }
 

@@ -98,9 +98,14 @@ function redraw() {
   $("chart-note").textContent = notes.join(" · ");
 }
 
-export function setupSql(defaultQuery) {
+// Fill the editor with `text` unless the user already has a query there.
+export function suggestQuery(text) {
+  if (!$("sql-input").value.trim()) $("sql-input").value = text;
+}
+
+export function setupSql() {
   const input = $("sql-input");
-  input.value = localStorage.getItem(STORAGE_KEY) || defaultQuery;
+  input.value = localStorage.getItem(STORAGE_KEY) || "";
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
