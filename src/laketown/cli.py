@@ -155,9 +155,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default server.port = 8000).")] = None,
 ) -> None:
     """Serve the console and the REST API."""
-    from laketown.server import serve as run_server
+    serve_workspace(open_workspace(), host=host, port=port)
 
-    run_server(open_workspace(), host=host, port=port)
+
+def serve_workspace(ws: Any, host: str | None = None, port: int | None = None) -> None:
+    """Serve the console, the platform API and every app's API and page."""
+    from laketown.apps import mount_all
+    from laketown.server import create_app, serve as run_server
+
+    app = create_app(ws)
+    mount_all(app, ws)
+    run_server(ws, host=host, port=port, app=app)
 
 
 @app.command()
@@ -173,13 +181,15 @@ def demo(
     summary = run_demo(ws, console)
     console.print_json(json.dumps(summary, default=str))
     if not no_serve:
-        from laketown.server import serve as run_server
-
-        run_server(ws, host=host, port=port)
+        serve_workspace(ws, host=host, port=port)
 
 
 def _mount_subcommands() -> None:
-    for name, (target, help_text) in SUBCOMMANDS.items():
+    from laketown.apps import APPS
+
+    groups = dict(SUBCOMMANDS)
+    groups.update({spec.name: (spec.cli, f"The {spec.title} app.") for spec in APPS if spec.cli})
+    for name, (target, help_text) in groups.items():
         module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)

@@ -6,11 +6,12 @@ Steps are idempotent: running the demo twice in one workspace gives the same tab
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import Any
 
 from rich.console import Console
+
+from laketown.apps import resolve
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 # name -> "module:function"
@@ -51,9 +52,11 @@ def run_demo(ws: Any, console: Console | None = None) -> dict[str, Any]:
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
         console=console, transient=False,
     ) as progress:
-        for name, target in STEPS.items():
-            module_name, _, attr = target.partition(":")
-            step = getattr(importlib.import_module(module_name), attr)
+        from laketown.apps import demo_steps
+
+        steps = {name: resolve(target) for name, target in STEPS.items()}
+        steps.update(demo_steps())
+        for name, step in steps.items():
             t0 = time.perf_counter()
             result = step(ws, progress)
             result["wall_s"] = round(time.perf_counter() - t0, 2)

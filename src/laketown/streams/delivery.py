@@ -29,6 +29,7 @@ import pyarrow.json as pajson
 from laketown.errors import LaketownError, SchemaMismatchError
 from laketown.lake.schema import conform
 from laketown.streams.base import RECORD_SCHEMA
+from laketown.streams.status import write_status
 
 if TYPE_CHECKING:
     from laketown.lake import Lake, LakeTable
@@ -111,6 +112,7 @@ class DeliverySink:
         transform: Transform | None = None,
         dead_letter_table: str | None = None,
         unknown_fields: str = "error",
+        name: str | None = None,
     ):
         if unknown_fields not in ("error", "ignore"):
             raise LaketownError(f"unknown_fields must be 'error' or 'ignore', got {unknown_fields!r}")
@@ -127,6 +129,8 @@ class DeliverySink:
         self.transform = transform
         self.unknown_fields = unknown_fields
         self.stats = SinkStats()
+        self.name = name or f"sink-{stream}-to-{table.replace('.', '-')}"
+        self._workspace = lake.settings.workspace
         self._stop = threading.Event()
         self._schema = self.table.schema
         self._table_offsets = self._mine(committed_offsets(self.table, stream))
@@ -206,7 +210,17 @@ class DeliverySink:
         self.stats.records_written += data.num_rows
         self.stats.commits += 1
         self.stats.last_commit_at = time.time()
+        self._report()
         return data.num_rows
+
+    def _report(self) -> None:
+        elapsed = max(time.time() - self.stats.started_at, 1e-9)
+        write_status(self._workspace, self.name, {
+            "kind": "sink", "stream": self.stream, "table": self.table.name, "partitions": self.partitions,
+            "records_per_s": round(self.stats.records_written / elapsed, 1),
+            "offsets": {str(p): o for p, o in sorted(self._table_offsets.items())},
+            **self.stats.as_dict(),
+        })
 
     @staticmethod
     def _next_offsets(records: pa.Table) -> dict[int, int]:
