@@ -17,7 +17,9 @@ def test_create_produce_consume_lag_round_trip(tmp_path):
     assert run(tmp_path, "create", "clicks", "--partitions", "2").exit_code == 0
     listed = run(tmp_path, "list")
     assert "clicks" in listed.output
-    result = run(tmp_path, "produce", "clicks", "--key-field", "user", input='{"user":"u1","n":1}\n{"user":"u2","n":2}\n')
+    result = run(
+        tmp_path, "produce", "clicks", "--key-field", "user", input='{"user":"u1","n":1}\n{"user":"u2","n":2}\n'
+    )
     assert result.exit_code == 0, result.output
     assert "produced 2 record(s)" in result.output
     assert run(tmp_path, "produce", "clicks", "plain text", "--key", "k").exit_code == 0

@@ -152,7 +152,9 @@ def consume(
     group: Annotated[str | None, typer.Option("--group", "-g", help="Consumer group; commits after printing.")] = None,
     start: Annotated[Start, typer.Option("--from", help="Where to start without a committed offset.")] = Start.earliest,
     max_records: Annotated[int | None, typer.Option("--max", "-n", min=1, help="Stop after this many records.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new records (Ctrl-C stops).")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep waiting for new records (Ctrl-C stops).")
+    ] = False,
 ) -> None:
     """Print records; without --follow, stop when the stream has no more."""
     try:

@@ -26,6 +26,7 @@ from laketown.errors import StreamError
 from laketown.streams.backends.embedded_frames import (
     HEADER_SIZE,
     INDEX_DTYPE,
+    Body,
     FrameHeader,
     decode_body,
     encode_frame,
@@ -36,7 +37,7 @@ from laketown.streams.backends.embedded_frames import (
 )
 
 SEGMENT_BYTES = 64 * 1024 * 1024
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 256 * 1024
 
 
 def segment_name(base_offset: int) -> str:
@@ -187,7 +188,9 @@ class PartitionWriter:
         self._close_files()
         path = self.folder / segment_name(base)
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self._idx_fd = os.open(self.folder / f"{base:020d}.idx", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._idx_fd = os.open(
+            self.folder / f"{base:020d}.idx", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644
+        )
         _fsync_dir(self.folder)
         self._base = base
         self._size = os.fstat(self._fd).st_size
@@ -223,13 +226,14 @@ class PartitionWriter:
         self._fd = self._idx_fd = -1
 
     # -- appending ------------------------------------------------------------------------
-    def append(self, body: pa.RecordBatch, now_ms: int | None = None) -> int:
+    def append(self, body: Body, now_ms: int | None = None) -> int:
         """Append one frame; returns its base offset once it is in the page cache."""
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             self._catch_up()
             base = self._next
-            header, payload, max_ts = encode_frame(base, body)
+            header, payload = encode_frame(base, body)
+            max_ts = body.max_ts
             written = os.writev(self._fd, [header, payload])
             if written != len(header) + payload.size:
                 raise StreamError(f"short write to {self.folder}: {written} bytes; is the disk full?")
@@ -268,7 +272,9 @@ class PartitionWriter:
         for base in segments[:-1]:
             index = read_index(self.folder, base)
             too_old = (
-                self.retention_ms is not None and len(index) > 0 and int(index["max_ts"][-1]) < now_ms - self.retention_ms
+                self.retention_ms is not None
+                and len(index) > 0
+                and int(index["max_ts"][-1]) < now_ms - self.retention_ms
             )
             too_big = self.retention_bytes is not None and total - sizes[base] >= self.retention_bytes
             if not (too_old or too_big):
@@ -323,11 +329,14 @@ class PartitionReader:
         self._base = -1
         self._pos = 0  # byte position of the frame holding ``next_offset``
         self.next_offset = 0
+        self._chunk = b""  # the last bytes read from the segment, and where they start
+        self._chunk_start = 0
 
     def _open(self, base: int) -> None:
         self.close()
         self._fd = os.open(self.folder / segment_name(base), os.O_RDONLY)
         self._base = base
+        self._chunk, self._chunk_start = b"", 0
 
     def seek(self, offset: int | str) -> int:
         """Position at ``offset`` (clamped to what the log holds), ``"earliest"`` or ``"latest"``."""
@@ -404,9 +413,12 @@ class PartitionReader:
         remaining = max_records
         looked_again = False
         while remaining > 0:
-            chunk_start = self._pos
-            buf = os.pread(self._fd, READ_CHUNK, chunk_start)
-            at = 0
+            # frames already read but not yet returned stay in the chunk for the next call
+            fresh = not (self._chunk_start <= self._pos < self._chunk_start + len(self._chunk))
+            if fresh:
+                self._chunk, self._chunk_start = os.pread(self._fd, READ_CHUNK, self._pos), self._pos
+            buf, chunk_start = self._chunk, self._chunk_start
+            at = self._pos - chunk_start
             progressed = False
             while remaining > 0:
                 header = parse_header(buf, at, chunk_start + at)
@@ -414,14 +426,17 @@ class PartitionReader:
                     break
                 need = HEADER_SIZE + header.body_length
                 if len(buf) - at < need:
-                    if at == 0 and len(buf) == READ_CHUNK:  # a frame larger than one chunk
-                        buf = os.pread(self._fd, need, chunk_start)
-                        continue
-                    break
+                    whole = os.pread(self._fd, need, self._pos)  # a frame beyond this chunk
+                    if len(whole) < need:
+                        break
+                    self._chunk, self._chunk_start = buf, chunk_start = whole, self._pos
+                    at = 0
                 if not frame_is_valid(buf, at, header):
+                    if not fresh:
+                        fresh = True  # read again: it may have been half-written when cached
+                        self._chunk = b""
                     break  # being written right now, or torn: the next writer cuts it
-                if self.next_offset < header.base_offset:
-                    self.next_offset = header.base_offset
+                self.next_offset = max(self.next_offset, header.base_offset)
                 skip = self.next_offset - header.base_offset
                 take = min(header.count - skip, remaining)
                 if take > 0:
@@ -436,8 +451,10 @@ class PartitionReader:
                 self._pos = chunk_start + at
             if remaining <= 0:
                 break
-            if progressed:
+            if progressed or not fresh:
                 looked_again = False
+                if not progressed:
+                    self._chunk = b""
                 continue
             # at the end of this segment: move on when a newer one exists, after one more
             # look at this one (its writer may have appended just before rolling)
