@@ -113,6 +113,11 @@ class EmbeddedStreams(StreamBackend):
             (pdir / "00000000000000000000.log").touch()
         try:
             os.rename(tmp, final)  # atomic: the stream appears whole or not at all
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             if exist_ok and (final / "stream.json").is_file():

@@ -89,17 +89,6 @@ def _pread_frames(
         position += used
 
 
-def _write_index(folder: Path, base: int, frames: list[FrameHeader], start_max: int | None = None) -> None:
-    entries = np.empty(len(frames), INDEX_DTYPE)
-    running = start_max
-    for i, f in enumerate(frames):
-        running = f.max_ts if running is None else max(running, f.max_ts)
-        entries[i] = (f.base_offset, f.position, running)
-    tmp = folder / f".{base:020d}.idx.{os.getpid()}.tmp"
-    tmp.write_bytes(entries.tobytes())
-    os.replace(tmp, folder / f"{base:020d}.idx")
-
-
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -166,6 +155,7 @@ class PartitionWriter:
     # -- locking and recovery -------------------------------------------------------------
     def _open_active(self) -> None:
         """Open the newest segment and cut any torn tail (called with the lock held)."""
+        first_open = self._fd < 0
         self._close_files()
         segments = list_segments(self.folder)
         if not segments:
@@ -178,18 +168,21 @@ class PartitionWriter:
         if os.fstat(self._fd).st_size != valid_end:
             os.ftruncate(self._fd, valid_end)  # a writer died mid-append: cut the torn tail
             os.fsync(self._fd)
-        _write_index(self.folder, base, frames)
-        self._idx_fd = os.open(self.folder / f"{base:020d}.idx", os.O_WRONLY | os.O_APPEND)
+        # the index is fixed in place (same inode), so other writers' open handles stay valid
+        self._idx_fd = os.open(self.folder / f"{base:020d}.idx", os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._sync_index(frames, valid_end)
         self._size = valid_end
         self._next = frames[-1].end_offset if frames else base
         self._max_ts = max((f.max_ts for f in frames), default=None)
+        if first_open:
+            self._enforce_retention()
 
     def _create_segment(self, base: int) -> None:
         self._close_files()
         path = self.folder / segment_name(base)
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         self._idx_fd = os.open(
-            self.folder / f"{base:020d}.idx", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644
+            self.folder / f"{base:020d}.idx", os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644
         )
         _fsync_dir(self.folder)
         self._base = base
@@ -217,7 +210,36 @@ class PartitionWriter:
             self._next = frames[-1].end_offset
             top = max(f.max_ts for f in frames)
             self._max_ts = top if self._max_ts is None else max(self._max_ts, top)
+            self._sync_index(frames)  # a writer may have died between its frame and its entry
         self._size = valid_end
+
+    def _sync_index(self, frames: list[FrameHeader], valid_end: int | None = None) -> None:
+        """Make the active segment's index cover ``frames``; with ``valid_end``, first drop
+        entries that point at or past it (the log was cut there)."""
+        fd, item = self._idx_fd, INDEX_DTYPE.itemsize
+        size = os.fstat(fd).st_size
+        count = size // item
+        if size % item:
+            os.ftruncate(fd, count * item)  # a torn entry
+        entries = np.empty(0, INDEX_DTYPE)
+        if count and valid_end is not None:
+            entries = np.frombuffer(os.pread(fd, count * item, 0), INDEX_DTYPE)
+            keep = int(np.searchsorted(entries["position"], valid_end, side="left"))
+            if keep < count:
+                os.ftruncate(fd, keep * item)
+                entries = entries[:keep]
+        elif count:
+            entries = np.frombuffer(os.pread(fd, item, (count - 1) * item), INDEX_DTYPE)
+        last_pos = int(entries["position"][-1]) if len(entries) else -1
+        running = int(entries["max_ts"][-1]) if len(entries) else None
+        missing = [f for f in frames if f.position > last_pos]
+        if not missing:
+            return
+        out = np.empty(len(missing), INDEX_DTYPE)
+        for i, f in enumerate(missing):
+            running = f.max_ts if running is None else max(running, f.max_ts)
+            out[i] = (f.base_offset, f.position, running)
+        os.write(fd, out.tobytes())
 
     def _close_files(self) -> None:
         for fd in (self._fd, self._idx_fd):
@@ -381,10 +403,11 @@ class PartitionReader:
 
     def seek_to_timestamp(self, timestamp_ms: int) -> int:
         """Position at the first record whose timestamp is at or after ``timestamp_ms``."""
-        for base in list_segments(self.folder):
+        segments = list_segments(self.folder)
+        for base in segments:
             index = read_index(self.folder, base)
-            if len(index) and int(index["max_ts"][-1]) < timestamp_ms:
-                continue  # the whole segment is older (the index may lag by unindexed frames)
+            if base != segments[-1] and len(index) and int(index["max_ts"][-1]) < timestamp_ms:
+                continue  # a rolled segment's index is complete: the whole segment is older
             try:
                 self._open(base)
             except FileNotFoundError:
@@ -395,6 +418,8 @@ class PartitionReader:
                 if i >= 0:
                     start = int(index["position"][i])
             frames, _ = _pread_frames(self._fd, start, stop=lambda f: f.max_ts >= timestamp_ms)
+            if start and not frames:  # the index points past the log (cut after a crash)
+                frames, _ = _pread_frames(self._fd, 0, stop=lambda f: f.max_ts >= timestamp_ms)
             for f in frames:
                 if f.max_ts < timestamp_ms:
                     continue

@@ -209,6 +209,12 @@ class KafkaStreams(StreamBackend):
         if self._meta_consumer is not None:
             self._meta_consumer.close()
             self._meta_consumer = None
+        self._admin = _ClosedAdmin()  # drops the librdkafka handle now, not at garbage collection
+
+
+class _ClosedAdmin:
+    def __getattr__(self, name: str) -> Any:
+        raise StreamError("this KafkaStreams backend is closed; create a new one")
 
 
 class KafkaProducer(Producer):
