@@ -109,3 +109,20 @@ def test_bad_names_and_settings_are_refused(tmp_path):
     with pytest.raises(StreamError, match="values must be bytes"):
         backend.producer("s").produce([None])  # type: ignore[list-item]
     assert pa.types.is_binary(backend.consumer("s").poll(timeout_s=0).schema.field("value").type)
+
+
+def test_a_writer_follows_a_segment_rolled_by_another(tmp_path):
+    from laketown.streams.backends.embedded_log import PartitionWriter
+
+    backend = EmbeddedStreams(tmp_path)
+    backend.create_stream("s", partitions=1)
+    folder = partition_dir(tmp_path / "s", 0)
+    with backend.producer("s") as producer:
+        producer.produce([b"a"])
+        other = PartitionWriter(folder, 0)
+        other.roll()
+        other.close()
+        producer.produce([b"b"])  # must land in the new segment, where readers look
+    assert list_segments(folder) == [0, 1]
+    with backend.consumer("s") as consumer:
+        assert read_values(consumer) == [b"a", b"b"]

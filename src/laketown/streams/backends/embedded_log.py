@@ -195,12 +195,16 @@ class PartitionWriter:
         if self._fd < 0:
             self._open_active()
             return
+        size = os.fstat(self._fd).st_size
+        if size == self._size:
+            # unchanged since we last wrote: another writer can only have rolled to a segment
+            # named after our next offset (cheaper to check than listing the folder)
+            if self._next != self._base and os.path.exists(self.folder / segment_name(self._next)):
+                self._open_active()
+            return
         segments = list_segments(self.folder)
         if not segments or segments[-1] != self._base:
             self._open_active()
-            return
-        size = os.fstat(self._fd).st_size
-        if size == self._size:
             return
         frames, valid_end = _pread_frames(self._fd, self._size)
         if valid_end != size:
