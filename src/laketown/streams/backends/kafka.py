@@ -245,6 +245,12 @@ class KafkaProducer(Producer):
             raise StreamError(
                 f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}"
             )
+        odd = set(map(type, values)) - {bytes, bytearray, memoryview}
+        if odd:  # checked before anything is queued, so a batch goes whole or not at all
+            kinds = ", ".join(sorted(t.__name__ for t in odd))
+            raise StreamError(
+                f"cannot produce to {self.stream!r}: values must be bytes, got {kinds}; encode them first"
+            )
         fallback = self._round_robin % self.partitions
         self._round_robin += 1
         parts = [0] * n
@@ -262,10 +268,6 @@ class KafkaProducer(Producer):
         topic = self.stream
         for i in range(n):
             value = values[i]
-            if not isinstance(value, (bytes, bytearray, memoryview)):
-                raise StreamError(
-                    f"cannot produce to {topic!r}: value {i} is {type(value).__name__}; values must be bytes"
-                )
             key = None if keys is None else keys[i]
             p = partition if partition is not None else partition_for_key(key, self.partitions, fallback)
             kw: dict[str, Any] = {"key": key, "partition": p, "on_delivery": partial(delivered, i)}
