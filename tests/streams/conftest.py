@@ -60,8 +60,9 @@ def backend(request, tmp_path):
     ]
 )
 def batched_backend(request, tmp_path):
-    """Each backend with its default client settings (Kafka: multi-record batches)."""
-    b = _make_backend(request.param, tmp_path, request)
+    """Each backend with default client settings; Kafka lingers long enough that a produce
+    call always travels as one multi-record batch."""
+    b = _make_backend(request.param, tmp_path, request, {"producer.linger.ms": "200"})
     yield b
     b.close()
 
