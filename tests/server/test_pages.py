@@ -62,7 +62,7 @@ def test_app_page_is_mounted_and_listed_in_the_nav(ws, tmp_path):
     (tmp_path / "static").mkdir()
     (tmp_path / "static" / "shop.js").write_text("export const shop = 1;\n")
     mount_app_page(app, "Shop <b>2</b>", "/apps/shop", router, static_dir=tmp_path / "static")
-    assert app.state.nav == [{"title": "Shop <b>2</b>", "path": "/apps/shop"}]
+    assert app.state.nav[-1] == {"title": "Shop <b>2</b>", "path": "/apps/shop"}
     with TestClient(app) as c:
         assert c.get("/api/shop/ping").json() == {"pong": True}
         assert c.get("/apps/shop/static/shop.js").text == "export const shop = 1;\n"
@@ -82,4 +82,4 @@ def test_app_page_path_must_be_absolute_and_unique(ws):
         mount_app_page(app, "Relative", "apps/x")
     with pytest.raises(LaketownError, match="static folder '/nonexistent' of console page '/apps/y' does not exist"):
         mount_app_page(app, "Y", "/apps/y", static_dir="/nonexistent")
-    assert [entry["path"] for entry in app.state.nav] == ["/apps/shop"]
+    assert [entry["path"] for entry in app.state.nav] == ["/streams", "/apps/shop"]

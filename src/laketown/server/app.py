@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from laketown import __version__
-from laketown.server import routes_health, routes_sql, routes_tables
+from laketown.server import routes_health, routes_sql, routes_streams, routes_tables
 from laketown.server.docs import mount_docs
 from laketown.server.error_handlers import add_error_handlers
 
@@ -40,11 +40,12 @@ def create_app(workspace: Workspace) -> FastAPI:
         redoc_url=None,
     )
     app.state.workspace = workspace
-    app.state.nav = []
+    app.state.nav = [{"title": "Streams", "path": "/streams"}]
     add_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_tables.router)
     app.include_router(routes_sql.router)
+    app.include_router(routes_streams.router)
     mount_docs(app)
     mount_console(app)
     return app
