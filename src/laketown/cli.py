@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 table_app = typer.Typer(help="Inspect one lake table.", no_args_is_help=True)
 app.add_typer(table_app, name="table")
+sink_app = typer.Typer(help="Deliver streams into lake tables, exactly once (Firehose).", no_args_is_help=True)
+app.add_typer(sink_app, name="sink")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -147,6 +149,46 @@ def sql(
     print_arrow(res.table, format)
     if res.truncated and format is OutputFormat.table:
         err_console.print(f"[yellow]showing the first {res.table.num_rows} rows; raise --max-rows for more[/]")
+
+
+@sink_app.command("start")
+def sink_start(
+    stream: Annotated[str, typer.Argument(help="The stream to read.")],
+    table: Annotated[str, typer.Argument(help="The lake table to write, ZONE.TABLE (created from the first records if missing).")],
+    partitions: Annotated[str | None, typer.Option(help="Comma-separated partitions (default: all).")] = None,
+    buffer_records: Annotated[int, typer.Option(help="Commit after this many records...")] = 100_000,
+    buffer_mb: Annotated[float, typer.Option(help="...or this many MB of values...")] = 16.0,
+    buffer_seconds: Annotated[float, typer.Option(help="...or this many seconds, whichever comes first.")] = 1.0,
+    dead_letter_table: Annotated[str, typer.Option(help="Where bad records go.")] = "raw.dead_letters",
+    ignore_unknown_fields: Annotated[bool, typer.Option(help="Drop JSON fields the table lacks instead of dead-lettering.")] = False,
+    name: Annotated[str | None, typer.Option(help="Job name shown in the console (default derived).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: run until Ctrl-C).")] = None,
+    idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without records.")] = None,
+) -> None:
+    """Run a delivery sink: JSON records of STREAM into TABLE, offsets committed with the data.
+
+    A restarted sink resumes where the table says it stopped: no gap, no duplicate. Records that
+    do not fit the table's schema go to the dead-letter table with the reason."""
+    from laketown.streams.delivery import DeliverySink, infer_table_schema
+
+    ws = open_workspace()
+    if not ws.lake.exists(table):
+        schema = infer_table_schema(ws.streams, stream)
+        ws.lake.create_table(table, schema=schema)
+        err_console.print(f"created {table} from the first records of {stream}: "
+                          + ", ".join(f"{f.name} {f.type}" for f in schema))
+    parts = [int(p) for p in partitions.split(",")] if partitions else None
+    sink = DeliverySink(ws.lake, ws.streams, stream, table, partitions=parts, buffer_records=buffer_records,
+                        buffer_bytes=int(buffer_mb * (1 << 20)), buffer_seconds=buffer_seconds,
+                        dead_letter_table=dead_letter_table,
+                        unknown_fields="ignore" if ignore_unknown_fields else "error", name=name)
+    err_console.print(f"sink {sink.name}: {stream} partitions {sink.partitions} -> {table} (Ctrl-C stops)")
+    try:
+        stats = sink.run(max_seconds=max_seconds, idle_exit_s=idle_exit)
+    except KeyboardInterrupt:
+        sink.close()
+        stats = sink.stats
+    console.print_json(json.dumps({"sink": sink.name, **stats.as_dict()}, default=str))
 
 
 @app.command()

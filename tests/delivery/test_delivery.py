@@ -77,8 +77,8 @@ def test_bad_records_go_to_dead_letters_and_the_sink_goes_on(setup):
     sink = DeliverySink(ws.lake, streams, "readings", "raw.readings", buffer_seconds=0.1)
     sink.run(idle_exit_s=0.3)
     assert sorted(ids(ws)) == [1, 6]
-    dead = ws.table("raw.dead_letters").scan().sort_by("offset").to_pylist()
-    assert [d["offset"] for d in dead] == [1, 2, 3, 4]
+    dead = ws.table("raw.dead_letters").scan().sort_by("source_offset").to_pylist()
+    assert [d["source_offset"] for d in dead] == [1, 2, 3, 4]
     reasons = [d["error"] for d in dead]
     assert "JSONDecodeError" in reasons[0]
     assert "id" in reasons[1] and "id" in reasons[2] and "colour" in reasons[3]

@@ -39,8 +39,8 @@ OFFSET_PREFIX = "laketown.offsets."
 DEAD_LETTER_SCHEMA = pa.schema(
     [
         pa.field("stream", pa.string()),
-        pa.field("partition", pa.int32()),
-        pa.field("offset", pa.int64()),
+        pa.field("source_partition", pa.int32()),
+        pa.field("source_offset", pa.int64()),
         pa.field("timestamp_ms", pa.int64()),
         pa.field("key", pa.binary()),
         pa.field("value", pa.binary()),
@@ -90,6 +90,31 @@ def ndjson(values: pa.BinaryArray) -> bytes:
     data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] else np.empty(0, np.uint8)
     body = data[offsets[0]:offsets[-1]]
     return np.insert(body, offsets[1:] - offsets[0], ord("\n")).tobytes()
+
+
+def infer_table_schema(streams: StreamBackend, stream: str, sample: int = 1000) -> pa.Schema:
+    """A table schema inferred from the first JSON records of ``stream`` (records that are not
+    JSON objects are left out of the sample)."""
+    from laketown.lake.schema import storable_schema
+
+    consumer = streams.consumer(stream, partitions=list(range(streams.describe(stream).partitions)))
+    try:
+        records = consumer.poll(max_records=sample, timeout_s=1.0)
+    finally:
+        consumer.close()
+    rows = []
+    for value in records.column("value").to_pylist():
+        try:
+            obj = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    if not rows:
+        raise LaketownError(
+            f"stream {stream!r} has no JSON object records to infer a table from; create the table first"
+        )
+    return storable_schema(pa.Table.from_pylist(rows).schema)
 
 
 def _offset_properties(stream: str, offsets: dict[int, int]) -> dict[str, str]:
@@ -198,7 +223,7 @@ class DeliverySink:
         # After a kill between the two commits, records are read again: each table skips
         # what it already holds, by the offsets its own snapshots carry.
         good = self._after(good, self._table_offsets, "__offset", "__partition")
-        bad = self._after(bad, self._dlq_offsets, "offset", "partition")
+        bad = self._after(bad, self._dlq_offsets, "source_offset", "source_partition")
         if bad.num_rows:
             self.dead_letters.append(bad, properties=_offset_properties(self.stream, next_offsets))
             self._dlq_offsets.update(next_offsets)
@@ -309,8 +334,8 @@ class DeliverySink:
         dead = pa.table(
             {
                 "stream": pa.array([self.stream] * len(bad)),
-                "partition": sub.column("partition"),
-                "offset": sub.column("offset"),
+                "source_partition": sub.column("partition"),
+                "source_offset": sub.column("offset"),
                 "timestamp_ms": sub.column("timestamp_ms"),
                 "key": sub.column("key"),
                 "value": sub.column("value"),
