@@ -90,7 +90,7 @@ def _timestamps(col: pd.Series, what: str) -> pd.Series:
         # milliseconds since 1970 are > 1e11 for any date after 1973; take them as ms
         return pd.Series(np.where(values > 1e11, values / 1000.0, values).astype("int64"), index=col.index)
     else:
-        parsed = pd.to_datetime(col, errors="coerce", utc=True)
+        parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna()
     if bad.any():
         sample = col[bad].head(1).tolist()

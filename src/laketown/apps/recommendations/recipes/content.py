@@ -15,7 +15,8 @@ EMBEDDERS = ("tfidf", "minilm")
 
 def item_text(items: pd.DataFrame) -> list[str]:
     """Every string column of an item (title, genres, category, description...) as one text."""
-    cols = [c for c in items.columns if c not in ("item_id", "dataset") and items[c].dtype == object]
+    cols = [c for c in items.columns if c not in ("item_id", "dataset")
+            and (items[c].dtype == object or pd.api.types.is_string_dtype(items[c]))]
     if not cols:
         return ["" for _ in range(len(items))]
     parts = items[cols].fillna("").astype(str)

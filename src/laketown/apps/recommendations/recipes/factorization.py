@@ -69,7 +69,7 @@ class ImplicitALS(_Factorization):
     name = "implicit-als"
     search_space = {"factors": [8, 16, 32], "alpha": [2.0, 5.0, 10.0], "regularization": [0.1]}
 
-    def __init__(self, factors: int = 16, regularization: float = 0.1, alpha: float = 5.0, iterations: int = 15,
+    def __init__(self, factors: int = 16, regularization: float = 0.1, alpha: float = 2.0, iterations: int = 15,
                  seed: int = 42):
         super().__init__(factors=factors, regularization=regularization, alpha=alpha, iterations=iterations,
                          seed=seed)
@@ -85,9 +85,9 @@ class ImplicitBPR(_Factorization):
     """Bayesian personalized ranking (Rendle et al. 2009), SGD on sampled item pairs."""
 
     name = "implicit-bpr"
-    search_space = {"factors": [32, 64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]}
+    search_space = {"factors": [16, 32], "learning_rate": [0.01, 0.05], "regularization": [0.0001, 0.01]}
 
-    def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
+    def __init__(self, factors: int = 16, learning_rate: float = 0.01, regularization: float = 0.0001,
                  iterations: int = 100, seed: int = 42):
         super().__init__(factors=factors, learning_rate=learning_rate, regularization=regularization,
                          iterations=iterations, seed=seed)
