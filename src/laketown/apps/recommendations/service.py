@@ -98,20 +98,26 @@ class RecsService:
         return snap
 
     # -- history ---------------------------------------------------------------------------
-    def _history(self, snap: _Snapshot, user_id: str) -> tuple[sp.csr_matrix, int, pd.DataFrame, int]:
-        """The user's history row, training index (-1 if unknown or changed), events, session size."""
+    def _history(self, snap: _Snapshot, user_id: str,
+                 need_events: bool = True) -> tuple[sp.csr_matrix, int, pd.DataFrame | None, int]:
+        """The user's history row, training index (-1 if unknown or changed), events (only
+        built when a filter needs them), session size."""
         data = snap.solution.data
         u = data.user_index.get(user_id, -1)
         with self._lock:
             session = list(self._sessions.get(user_id, ()))
         cols = set(data.X.indices[data.X.indptr[u]:data.X.indptr[u + 1]].tolist()) if u >= 0 else set()
-        frames = [snap.user_events(u)] if u >= 0 else []
         known = [e for e in session if e["item_id"] in data.item_index]
         if known:
             cols |= {data.item_index[e["item_id"]] for e in known}
-            frames.append(pd.DataFrame([{**e, "i": data.item_index[e["item_id"]]} for e in known]))
         cols_l = sorted(cols)
-        hist = sp.csr_matrix((np.ones(len(cols_l), np.float32), ([0] * len(cols_l), cols_l)), shape=(1, data.n_items))
+        hist = sp.csr_matrix((np.ones(len(cols_l), np.float32), np.array(cols_l, np.int32),
+                              np.array([0, len(cols_l)], np.int32)), shape=(1, data.n_items))
+        if not need_events:
+            return hist, (u if not known else -1), None, len(known)
+        frames = [snap.user_events(u)] if u >= 0 else []
+        if known:
+            frames.append(pd.DataFrame([{**e, "i": data.item_index[e["item_id"]]} for e in known]))
         events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             {"i": pd.Series(dtype="int64"), "event_type": pd.Series(dtype=object),
              "value": pd.Series(dtype=float), "timestamp": pd.Series(dtype="int64")})
@@ -133,7 +139,7 @@ class RecsService:
         n = max(1, min(int(n), MAX_N))
         snap = self._snap(campaign)
         sol, data = snap.solution, snap.solution.data
-        hist, u, events, n_session = self._history(snap, user_id)
+        hist, u, events, n_session = self._history(snap, user_id, need_events=bool(filter))
         fallback = None
         if hist.nnz == 0:
             scores = sol.popularity.score(hist)[0].astype(np.float64)
@@ -193,7 +199,7 @@ class RecsService:
         solution does not know go last, unscored; items a filter removes are left out."""
         snap = self._snap(campaign)
         sol, data = snap.solution, snap.solution.data
-        hist, u, events, _ = self._history(snap, user_id)
+        hist, u, events, _ = self._history(snap, user_id, need_events=bool(filter))
         if hist.nnz == 0:
             scores, source = sol.popularity.score(hist)[0], "popularity"
         else:
