@@ -102,6 +102,15 @@ class Filter:
     expressions: tuple[Expression, ...]
     text: str
 
+    def uses(self, dataset: str) -> bool:
+        """Whether any condition reads a field of ``dataset`` (items, interactions, users)."""
+        def walk(node: Any) -> bool:
+            if isinstance(node, BoolOp):
+                return walk(node.left) or walk(node.right)
+            return node.field.dataset == dataset
+
+        return any(walk(e.condition) for e in self.expressions)
+
     def params(self) -> list[str]:
         """Names of the ``$PARAM`` placeholders, in order of appearance."""
         out: list[str] = []
@@ -349,6 +358,8 @@ class Context:
     n_items: int
     user_events: pd.DataFrame
     user: Mapping[str, Any] | None = None
+    #: prepared item columns, kept by the caller across requests for the same catalog
+    cache: dict[str, Any] | None = None
 
 
 def _column(frame_cols: list[str], name: str, dataset: str, pos: int) -> str:
@@ -390,7 +401,10 @@ class _Evaluator:
             if items is None:
                 raise FilterError("this solution has no items dataset, so Items fields cannot be used", field.position)
             col = _column([c for c in items.columns if c != "dataset"], field.name, "items", field.position)
-            hit = _test(items[col], op, vals, field)
+            cache = self.ctx.cache if self.ctx.cache is not None else {}
+            if col not in cache:
+                cache[col] = _prepare(items[col])
+            hit = _test(items[col], op, vals, field, cache[col])
             return ~hit if negated else hit
         if field.dataset == "interactions":
             ev = self.ctx.user_events
@@ -410,7 +424,32 @@ class _Evaluator:
         return np.full(self.ctx.n_items, hit != negated)
 
 
-def _test(col: pd.Series, op: str, vals: list[Any], field: Field) -> np.ndarray:
+def _prepare(col: pd.Series) -> dict[str, Any]:
+    """An item column ready for fast tests: numbers as floats; text, and for multi-valued text
+    (``a|b``) an index from each value to the mask of items holding it."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return {"kind": "num"}
+    text = col.astype(object).where(col.notna(), "").astype(str).to_numpy()
+    index: dict[str, np.ndarray] | None = None
+    if any("|" in t for t in text):
+        index = {}
+        for k, t in enumerate(text):
+            for part in t.split("|"):
+                index.setdefault(part, np.zeros(len(text), bool))[k] = True
+    return {"kind": "text", "text": text, "index": index}
+
+
+def _test(col: pd.Series, op: str, vals: list[Any], field: Field, prepared: dict[str, Any] | None = None) -> np.ndarray:
+    if prepared is not None and prepared["kind"] == "text" and op not in ("<", "<=", ">", ">="):
+        index = prepared["index"]
+        if index is None:
+            hit = np.isin(prepared["text"], [str(v) for v in vals])
+        else:
+            hit = np.zeros(len(prepared["text"]), bool)
+            for v in {str(v) for v in vals}:
+                if v in index:
+                    hit |= index[v]
+        return ~hit if op == "!=" else hit
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         try:
             nums = [float(v) for v in vals]

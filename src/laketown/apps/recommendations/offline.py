@@ -11,8 +11,9 @@ import pandas as pd
 from laketown.apps.recommendations.evaluation import PROTOCOLS, build_train, fit_and_score
 from laketown.apps.recommendations.search import search
 from laketown.apps.recommendations.split import split
+from laketown.errors import MissingExtraError
 
-LAKETOWN_RECIPES = ("ease", "ease-pop", "implicit-als", "similar-items", "trending-now")
+LAKETOWN_RECIPES = ("ease", "ease-pop", "ease-als-blend", "implicit-als", "similar-items", "trending-now")
 BASELINES = ("implicit-bpr", "popularity-count")
 
 
@@ -25,7 +26,9 @@ def compare(interactions: pd.DataFrame, items: pd.DataFrame | None = None, proto
     train, test = split(interactions, protocol, seed=seed)
     data = build_train(train, test, items)
     proto = PROTOCOLS[protocol]
-    variants, search_s = [], {}
+    variants: list[dict[str, Any]] = []
+    search_s: dict[str, float] = {}
+    tuned_lam = None
     for name in recipes:
         recipe, params = ("ease", {"pop_alpha": 0.1}) if name == "ease-pop" else (name, {})
         if name == "similar-items":
@@ -33,7 +36,16 @@ def compare(interactions: pd.DataFrame, items: pd.DataFrame | None = None, proto
         if tune and recipe == "ease":
             found = search("ease", train, items, fixed=params, seed=seed)
             params, search_s[name] = found["best"], found["search_s"]
-        res = fit_and_score(recipe, params, data, test, proto)
+            tuned_lam = tuned_lam or params["lam"]
+        if tune and recipe == "ease-als-blend":
+            fixed = {"lam": tuned_lam} if tuned_lam else {}
+            found = search(recipe, train, items, fixed=fixed, seed=seed)
+            params, search_s[name] = found["best"], found["search_s"]
+        try:
+            res = fit_and_score(recipe, params, data, test, proto)
+        except MissingExtraError as exc:
+            variants.append({"recipe": name, "notimpl": str(exc)})
+            continue
         res.pop("model")
         res["recipe"] = name
         if name in search_s:
@@ -41,11 +53,16 @@ def compare(interactions: pd.DataFrame, items: pd.DataFrame | None = None, proto
         variants.append(res)
     base = []
     for name in baselines:
-        res = fit_and_score(name, {}, data, test, proto)
+        try:
+            res = fit_and_score(name, {}, data, test, proto)
+        except MissingExtraError as exc:
+            base.append({"recipe": name, "notimpl": str(exc)})
+            continue
         res.pop("model")
         base.append(res)
-    best = max(variants, key=lambda v: v["ndcg@10"])
-    baseline = base[0] if base else None
+    best = max((v for v in variants if "notimpl" not in v), key=lambda v: v["ndcg@10"])
+    base = [b for b in base if "notimpl" not in b] + [b for b in base if "notimpl" in b]
+    baseline = base[0] if base and "notimpl" not in base[0] else None
     ratio = {}
     if baseline:
         for k, v in best.items():

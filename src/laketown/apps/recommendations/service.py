@@ -38,9 +38,17 @@ class NotFoundError(LaketownError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+_NO_EVENTS = pd.DataFrame({"i": pd.Series(dtype="int64"), "event_type": pd.Series(dtype=object),
+                           "value": pd.Series(dtype=float), "timestamp": pd.Series(dtype="int64")})
+
+
 @lru_cache(maxsize=256)
 def _parsed(text: str) -> filters.Filter:
     return filters.parse(text)
+
+
+def _needs_events(flt: str | None) -> bool:
+    return bool(flt) and _parsed(flt).uses("interactions")
 
 
 class _Snapshot:
@@ -54,6 +62,7 @@ class _Snapshot:
         order = np.argsort(ev["u"].to_numpy(), kind="stable")
         bounds = np.searchsorted(ev["u"].to_numpy()[order], np.arange(data.n_users + 1))
         self._event_rows = (order, bounds)
+        self.filter_cache: dict[str, Any] = {}
         self.users = {}
         if solution.users is not None:
             self.users = solution.users.set_index("user_id").to_dict("index")
@@ -118,9 +127,7 @@ class RecsService:
         frames = [snap.user_events(u)] if u >= 0 else []
         if known:
             frames.append(pd.DataFrame([{**e, "i": data.item_index[e["item_id"]]} for e in known]))
-        events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            {"i": pd.Series(dtype="int64"), "event_type": pd.Series(dtype=object),
-             "value": pd.Series(dtype=float), "timestamp": pd.Series(dtype="int64")})
+        events = pd.concat(frames, ignore_index=True) if frames else _NO_EVENTS
         return hist, (u if not known else -1), events, len(known)
 
     def _mask(self, snap: _Snapshot, user_id: str, events: pd.DataFrame, flt: str | None,
@@ -128,7 +135,10 @@ class RecsService:
         if not flt:
             return None
         parsed = _parsed(flt)
-        ctx = filters.Context(snap.solution.data.items, snap.solution.data.n_items, events, snap.users.get(user_id))
+        if events is None:
+            events = _NO_EVENTS
+        ctx = filters.Context(snap.solution.data.items, snap.solution.data.n_items, events, snap.users.get(user_id),
+                              snap.filter_cache)
         return filters.apply(parsed, ctx, filters.parse_values(values))
 
     # -- answers ---------------------------------------------------------------------------
@@ -139,7 +149,7 @@ class RecsService:
         n = max(1, min(int(n), MAX_N))
         snap = self._snap(campaign)
         sol, data = snap.solution, snap.solution.data
-        hist, u, events, n_session = self._history(snap, user_id, need_events=bool(filter))
+        hist, u, events, n_session = self._history(snap, user_id, need_events=_needs_events(filter))
         fallback = None
         if hist.nnz == 0:
             scores = sol.popularity.score(hist)[0].astype(np.float64)
@@ -185,7 +195,7 @@ class RecsService:
             raise NotFoundError(f"unknown item {item_id!r} in solution {snap.solution.version}")
         mask = None
         if filter:
-            _, _, events, _ = self._history(snap, user_id or "")
+            _, _, events, _ = self._history(snap, user_id or "", need_events=_needs_events(filter))
             mask = self._mask(snap, user_id or "", events, filter, filter_values)
         neigh = snap.solution.similar.similar(data.item_index[item_id], n if mask is None else MAX_N)
         if mask is not None:
@@ -199,7 +209,7 @@ class RecsService:
         solution does not know go last, unscored; items a filter removes are left out."""
         snap = self._snap(campaign)
         sol, data = snap.solution, snap.solution.data
-        hist, u, events, _ = self._history(snap, user_id, need_events=bool(filter))
+        hist, u, events, _ = self._history(snap, user_id, need_events=_needs_events(filter))
         if hist.nnz == 0:
             scores, source = sol.popularity.score(hist)[0], "popularity"
         else:

@@ -82,10 +82,13 @@ def train_solution(dataset: Dataset, recipe: str = "user-personalization", param
     data = build_train(train, test, dataset.items)
     names = list(USER_PERSONALIZATION) if recipe == "user-personalization" else [recipe]
     candidates = []
+    tuned: dict[str, Any] = {}
     for name in names:
         p = dict(params or {}) if len(names) == 1 else {}
         if tune and not p and name == "ease":
-            p = search(name, train, dataset.items, seed=seed)["best"]
+            p = tuned = search(name, train, dataset.items, seed=seed)["best"]
+        elif tune and not p and name == "ease-als-blend":
+            p = search(name, train, dataset.items, fixed={"lam": tuned.get("lam", 500.0)}, seed=seed)["best"]
         candidates.append(fit_and_score(name, p, data, test, PROTOCOLS[protocol]))
     best = max(candidates, key=lambda c: c["ndcg@10"])
     baseline = _clean(fit_and_score("popularity-count", {}, data, test, PROTOCOLS[protocol]))

@@ -14,10 +14,11 @@ RECIPES: dict[str, str] = {
     "ease": "laketown.apps.recommendations.recipes.ease:Ease",
     "implicit-als": "laketown.apps.recommendations.recipes.factorization:ImplicitALS",
     "implicit-bpr": "laketown.apps.recommendations.recipes.factorization:ImplicitBPR",
+    "ease-als-blend": "laketown.apps.recommendations.recipes.blend:EaseAlsBlend",
     "cold-start": "laketown.apps.recommendations.recipes.cold_start:ColdStart",
 }
 #: candidates of the user-personalization recipe, chosen by offline metrics
-USER_PERSONALIZATION = ("ease", "implicit-als")
+USER_PERSONALIZATION = ("ease", "implicit-als", "ease-als-blend")
 
 
 def recipe_class(name: str) -> type:
