@@ -26,9 +26,9 @@ import numpy as np
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
 
-import laketown  # noqa: E402
-from laketown.apps.recommendations import movielens, solutions  # noqa: E402
-from laketown.apps.recommendations.offline import LAKETOWN_RECIPES, compare  # noqa: E402
+import laketown
+from laketown.apps.recommendations import movielens, solutions
+from laketown.apps.recommendations.offline import LAKETOWN_RECIPES, compare
 
 ANCHORS = {"bivae": {"map": 0.146, "ndcg@10": 0.475, "precision@10": 0.412, "recall@10": 0.219},
            "bpr-cornac": {"map": 0.132, "ndcg@10": 0.442, "precision@10": 0.388, "recall@10": 0.213},

@@ -63,13 +63,13 @@ def build_router(service: RecsService) -> APIRouter:
     router = APIRouter(prefix="/api/recs", tags=["recommendations"])
 
     @router.get("/users/{user_id}")
-    async def recommend(user_id: str, n: int = Query(10, ge=1, le=MAX_N), filter: str | None = Query(None, max_length=4000),  # noqa: A002
+    async def recommend(user_id: str, n: int = Query(10, ge=1, le=MAX_N), filter: str | None = Query(None, max_length=4000),
                   filter_values: str | None = Query(None, max_length=8000), campaign: str | None = None) -> dict:
         """Recommendations for a user (popular items for an unknown one, flagged ``fallback``)."""
         return _call(service.recommend, user_id, n=n, filter=filter, filter_values=filter_values, campaign=campaign)
 
     @router.get("/items/{item_id}/similar")
-    async def similar(item_id: str, n: int = Query(10, ge=1, le=MAX_N), filter: str | None = Query(None, max_length=4000),  # noqa: A002
+    async def similar(item_id: str, n: int = Query(10, ge=1, le=MAX_N), filter: str | None = Query(None, max_length=4000),
                 filter_values: str | None = Query(None, max_length=8000), user_id: str | None = None,
                 campaign: str | None = None) -> dict:
         """Items similar to an item."""

@@ -71,7 +71,7 @@ def train(
 def recommend(
     user_id: Annotated[str, typer.Argument(help="The user to recommend for.")],
     n: Annotated[int, typer.Option(help="How many items.")] = 10,
-    filter: Annotated[str | None, typer.Option("--filter", help='e.g. EXCLUDE ItemID WHERE Interactions.event_type IN ("purchase")')] = None,  # noqa: A002
+    filter: Annotated[str | None, typer.Option("--filter", help='e.g. EXCLUDE ItemID WHERE Interactions.event_type IN ("purchase")')] = None,
     filter_values: Annotated[str | None, typer.Option(help='JSON object, e.g. {"GENRES": ["Comedy"]}')] = None,
 ) -> None:
     """Recommendations from the workspace's current solution, as JSON."""

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,7 @@ class Param:
     position: int
 
 
-Value = Union[Literal, Param]
+Value = Literal | Param
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class BoolOp:
     right: Node
 
 
-Node = Union[Compare, In, BoolOp]
+Node = Compare | In | BoolOp
 
 
 @dataclass(frozen=True)

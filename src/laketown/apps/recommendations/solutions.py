@@ -13,7 +13,7 @@ import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class Solution:
     popularity: Any
     similar: Any
     cold_start: Any
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     train_s: float = 0.0
     users: Any = None  # the users dataset (for Users.* filters), when there is one
 
@@ -99,7 +99,7 @@ def train_solution(dataset: Dataset, recipe: str = "user-personalization", param
     similar = create("similar-items", source="hybrid", embedder=embedder).fit(full)
     cold = create("cold-start", embedder=embedder).fit(full)
     metric_names = [k for k in best if k not in ("recipe", "params", "model")]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     digest = hashlib.sha1(f"{dataset.name}{best['recipe']}{best['params']}{time.time_ns()}".encode()).hexdigest()[:6]
     solution = Solution(
         version=f"{best['recipe']}-{stamp}-{digest}", dataset=dataset.name, recipe=best["recipe"],

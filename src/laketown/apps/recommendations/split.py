@@ -50,7 +50,7 @@ def personalize_split(
     df = interactions.reset_index(drop=True)
     users = np.array(sorted(df["user_id"].unique(), key=str), dtype=object)
     rng = np.random.default_rng(seed)
-    n_test = max(1, int(round(test_users * len(users))))
+    n_test = max(1, round(test_users * len(users)))
     chosen = set(rng.choice(users, size=n_test, replace=False).tolist())
     is_test_user = df["user_id"].isin(chosen).to_numpy()
     # newest first within each test user; ties broken by row order for determinism

@@ -3,6 +3,8 @@ mixed, so the linear item-item model and the factorization correct each other's 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -20,7 +22,7 @@ class EaseAlsBlend(Recipe):
     """``(1 - als_weight) * z(EASE) + als_weight * z(ALS)``; ``lam`` is EASE's penalty."""
 
     name = "ease-als-blend"
-    search_space = {"als_weight": [0.2, 0.35, 0.5]}
+    search_space: ClassVar[dict[str, list]] = {"als_weight": [0.2, 0.35, 0.5]}
 
     def __init__(self, lam: float = 500.0, als_weight: float = 0.35, factors: int = 16, alpha: float = 2.0,
                  regularization: float = 0.1):

@@ -47,7 +47,7 @@ class ColdStart(Recipe):
 def interleave(main: list, cold: list, n: int, share: float) -> list:
     """``main`` with up to ``share * n`` items of ``cold`` placed at evenly spaced slots (every
     1/share-th position), as Personalize's exploration does for new items."""
-    n_cold = min(len(cold), int(round(share * n)))
+    n_cold = min(len(cold), round(share * n))
     if n_cold == 0:
         return main[:n]
     step = max(1, n // n_cold)

@@ -6,6 +6,8 @@ one dense inverse of an items x items matrix: seconds for a few thousand items.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -21,7 +23,7 @@ class Ease(Recipe):
     debiasing variant); ``recency_half_life_days`` weighs the user's older interactions less."""
 
     name = "ease"
-    search_space = {"lam": [100.0, 200.0, 300.0, 500.0, 800.0, 1200.0]}
+    search_space: ClassVar[dict[str, list]] = {"lam": [100.0, 200.0, 300.0, 500.0, 800.0, 1200.0]}
 
     def __init__(self, lam: float = 500.0, pop_alpha: float = 0.0, recency_half_life_days: float | None = None):
         super().__init__(lam=lam, pop_alpha=pop_alpha, recency_half_life_days=recency_half_life_days)

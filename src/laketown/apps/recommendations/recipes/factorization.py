@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -67,7 +69,7 @@ class ImplicitALS(_Factorization):
     """Alternating least squares on binary interactions (Hu, Koren, Volinsky 2008)."""
 
     name = "implicit-als"
-    search_space = {"factors": [8, 16, 32], "alpha": [2.0, 5.0, 10.0], "regularization": [0.1]}
+    search_space: ClassVar[dict[str, list]] = {"factors": [8, 16, 32], "alpha": [2.0, 5.0, 10.0], "regularization": [0.1]}
 
     def __init__(self, factors: int = 16, regularization: float = 0.1, alpha: float = 2.0, iterations: int = 15,
                  seed: int = 42):
@@ -85,7 +87,7 @@ class ImplicitBPR(_Factorization):
     """Bayesian personalized ranking (Rendle et al. 2009), SGD on sampled item pairs."""
 
     name = "implicit-bpr"
-    search_space = {"factors": [16, 32], "learning_rate": [0.01, 0.05], "regularization": [0.0001, 0.01]}
+    search_space: ClassVar[dict[str, list]] = {"factors": [16, 32], "learning_rate": [0.01, 0.05], "regularization": [0.0001, 0.01]}
 
     def __init__(self, factors: int = 16, learning_rate: float = 0.01, regularization: float = 0.0001,
                  iterations: int = 100, seed: int = 42):

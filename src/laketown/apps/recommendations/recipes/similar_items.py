@@ -3,6 +3,8 @@ content (TF-IDF or MiniLM vectors). Items without interactions fall back to cont
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -17,7 +19,7 @@ class SimilarItems(Recipe):
     a user's score for an item is the summed similarity to the items in their history."""
 
     name = "similar-items"
-    search_space = {"neighbours": [20, 50, 100, 200]}
+    search_space: ClassVar[dict[str, list]] = {"neighbours": [20, 50, 100, 200]}
 
     def __init__(self, source: str = "hybrid", neighbours: int = 100, embedder: str = "tfidf"):
         super().__init__(source=source, neighbours=neighbours, embedder=embedder)

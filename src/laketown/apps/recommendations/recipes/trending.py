@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -13,7 +15,7 @@ class Trending(Recipe):
     """Each interaction weighs ``0.5 ** (age / half_life_s)``; age is measured from the newest one."""
 
     name = "trending-now"
-    search_space = {"half_life_days": [1.0, 7.0, 30.0, 180.0]}
+    search_space: ClassVar[dict[str, list]] = {"half_life_days": [1.0, 7.0, 30.0, 180.0]}
 
     def __init__(self, half_life_days: float = 7.0):
         super().__init__(half_life_days=half_life_days)
