@@ -8,7 +8,6 @@ item factors, so new clicks count without retraining.
 from __future__ import annotations
 
 import os
-
 from typing import ClassVar
 
 import numpy as np
