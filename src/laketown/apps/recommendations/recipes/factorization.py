@@ -33,8 +33,11 @@ class _Factorization(Recipe):
         raise NotImplementedError
 
     def fit(self, data: TrainData) -> _Factorization:
-        model = self._model()
-        model.fit(data.X.astype(np.float32), show_progress=False)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS threads only contend
+            model = self._model()
+            model.fit(data.X.astype(np.float32), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         Y = self.item_factors.astype(np.float64)
