@@ -167,3 +167,16 @@ def test_solution_has_metrics_beside_the_popularity_baseline_and_register_hook(r
     assert got == [sol]
     assert {"coverage", "mrr@25", "ndcg@5", "ndcg@10", "ndcg@25", "precision@10"} <= set(sol.metrics)
     assert sol.metrics["ndcg@10"] == sol.baseline["ndcg@10"]
+
+
+def test_workspace_router_without_a_solution_answers_404_with_what_to_do(ws, solution):
+    from laketown.apps.recommendations.api import router_for_workspace
+
+    app = FastAPI()
+    app.include_router(router_for_workspace(ws))
+    r = TestClient(app).get("/api/recs/users/U00001")
+    assert r.status_code == 404 and "train a solution first" in r.json()["detail"]
+    solutions.save(solution, ws)
+    app2 = FastAPI()
+    app2.include_router(router_for_workspace(ws))
+    assert TestClient(app2).get("/api/recs/users/U00001").json()["solution_version"] == solution.version

@@ -111,8 +111,17 @@ def build_router(service: RecsService) -> APIRouter:
     return router
 
 
-def router_for_workspace(ws: Any) -> APIRouter:
-    """The router over a service holding the workspace's current solution (``laketown recs train``)."""
+def service_for_workspace(ws: Any) -> RecsService:
+    """A service holding the workspace's current solution (``laketown recs train`` or the demo);
+    empty, answering 404 with what to do, when none was trained yet."""
     from laketown.apps.recommendations import solutions
 
-    return build_router(RecsService(solutions.load(ws)))
+    try:
+        return RecsService(solutions.load(ws))
+    except LaketownError:
+        return RecsService()
+
+
+def router_for_workspace(ws: Any) -> APIRouter:
+    """The ``/api/recs`` router for a workspace, for ``create_app(ws)`` to include."""
+    return build_router(service_for_workspace(ws))
