@@ -21,7 +21,14 @@ class AppSpec:
     mount: str | None = None  # "module:function(app, ws) -> None" (API router + console page)
 
 
-APPS: list[AppSpec] = []
+APPS: list[AppSpec] = [
+    AppSpec(
+        "recs", "Recommendations",
+        cli="laketown.apps.recommendations.cli:app",
+        demo="laketown.apps.recommendations.pipeline:demo_step",
+        mount="laketown.apps.recommendations.console:mount",
+    ),
+]
 
 
 def resolve(target: str) -> Any:
