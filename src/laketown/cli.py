@@ -223,7 +223,14 @@ def demo(
     summary = run_demo(ws, console)
     console.print_json(json.dumps(summary, default=str))
     if not no_serve:
-        serve_workspace(ws, host=host, port=port)
+        from laketown.demo import LiveFeed
+
+        feed = LiveFeed(ws).start()
+        console.print("live order events flow into raw.sample_order_events while the console is served")
+        try:
+            serve_workspace(ws, host=host, port=port)
+        finally:
+            feed.stop()
 
 
 def _mount_subcommands() -> None:
