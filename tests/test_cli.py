@@ -64,7 +64,7 @@ def test_errors_are_one_clear_line_and_exit_2(demo_ws):
     assert out.returncode == 2
     assert "error:" in out.stderr and "read_csv" in out.stderr and "Traceback" not in out.stderr
     out = run(ws, "table", "show", "raw.nope", check=False)
-    assert out.returncode == 2 and "tables in raw: sample_orders" in out.stderr
+    assert out.returncode == 2 and "tables in raw: " in out.stderr and " sample_orders" in out.stderr
 
 
 def test_init_creates_workspace_and_config(tmp_path):
