@@ -161,10 +161,11 @@ class LakeTable:
             hook(self, op, rows)
         return result
 
-    def append(self, data: Any, properties: dict[str, str] | None = None) -> int:
-        """Append rows; ``properties`` go into the snapshot summary. Returns rows written."""
+    def append(self, data: Any, properties: dict[str, str] | None = None, allow_empty: bool = False) -> int:
+        """Append rows; ``properties`` go into the snapshot summary. Returns rows written.
+        No rows make no snapshot, unless ``allow_empty`` (to record properties alone)."""
         tbl = self._conformed(data)
-        if tbl.num_rows == 0:
+        if tbl.num_rows == 0 and not allow_empty:
             return 0
         self._commit("append", lambda t: t.append(tbl, snapshot_properties=properties or {}), tbl.num_rows)
         return tbl.num_rows

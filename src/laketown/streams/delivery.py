@@ -14,6 +14,7 @@ letters are not duplicated either.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -21,12 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
 from laketown.errors import LaketownError, SchemaMismatchError
 from laketown.lake.schema import conform
 from laketown.streams.base import RECORD_SCHEMA
+from laketown.streams.status import write_status
 
 if TYPE_CHECKING:
     from laketown.lake import Lake, LakeTable
@@ -36,8 +39,8 @@ OFFSET_PREFIX = "laketown.offsets."
 DEAD_LETTER_SCHEMA = pa.schema(
     [
         pa.field("stream", pa.string()),
-        pa.field("partition", pa.int32()),
-        pa.field("offset", pa.int64()),
+        pa.field("source_partition", pa.int32()),
+        pa.field("source_offset", pa.int64()),
         pa.field("timestamp_ms", pa.int64()),
         pa.field("key", pa.binary()),
         pa.field("value", pa.binary()),
@@ -78,6 +81,42 @@ def committed_offsets(table: LakeTable, stream: str) -> dict[int, int]:
     return found
 
 
+def ndjson(values: pa.BinaryArray) -> bytes:
+    """Join binary values with newlines straight from Arrow's buffers (no Python loop)."""
+    n = len(values)
+    if n == 0:
+        return b""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1, offset=values.offset * 4)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] else np.empty(0, np.uint8)
+    body = data[offsets[0]:offsets[-1]]
+    return np.insert(body, offsets[1:] - offsets[0], ord("\n")).tobytes()
+
+
+def infer_table_schema(streams: StreamBackend, stream: str, sample: int = 1000) -> pa.Schema:
+    """A table schema inferred from the first JSON records of ``stream`` (records that are not
+    JSON objects are left out of the sample)."""
+    from laketown.lake.schema import storable_schema
+
+    consumer = streams.consumer(stream, partitions=list(range(streams.describe(stream).partitions)))
+    try:
+        records = consumer.poll(max_records=sample, timeout_s=1.0)
+    finally:
+        consumer.close()
+    rows = []
+    for value in records.column("value").to_pylist():
+        try:
+            obj = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    if not rows:
+        raise LaketownError(
+            f"stream {stream!r} has no JSON object records to infer a table from; create the table first"
+        )
+    return storable_schema(pa.Table.from_pylist(rows).schema)
+
+
 def _offset_properties(stream: str, offsets: dict[int, int]) -> dict[str, str]:
     return {f"{OFFSET_PREFIX}{stream}.{p}": str(o) for p, o in offsets.items()}
 
@@ -98,12 +137,13 @@ class DeliverySink:
         transform: Transform | None = None,
         dead_letter_table: str | None = None,
         unknown_fields: str = "error",
+        name: str | None = None,
     ):
         if unknown_fields not in ("error", "ignore"):
             raise LaketownError(f"unknown_fields must be 'error' or 'ignore', got {unknown_fields!r}")
         self.lake, self.streams, self.stream = lake, streams, stream
         self.table = lake.table(table)
-        self.dead_letter_name = dead_letter_table or f"raw.dead_letters"
+        self.dead_letter_name = dead_letter_table or "raw.dead_letters"
         self.dead_letters = lake.create_table(self.dead_letter_name, schema=DEAD_LETTER_SCHEMA, exist_ok=True)
         info = streams.describe(stream)
         self.partitions = list(partitions) if partitions is not None else list(range(info.partitions))
@@ -114,14 +154,16 @@ class DeliverySink:
         self.transform = transform
         self.unknown_fields = unknown_fields
         self.stats = SinkStats()
+        self.name = name or f"sink-{stream}-to-{table.replace('.', '-')}"
+        self._workspace = lake.settings.workspace
         self._stop = threading.Event()
         self._schema = self.table.schema
         self._table_offsets = self._mine(committed_offsets(self.table, stream))
         self._dlq_offsets = self._mine(committed_offsets(self.dead_letters, stream))
-        start = {p: min(self._table_offsets.get(p, 0), self._dlq_offsets.get(p, 0)) for p in self.partitions}
         self.consumer = streams.consumer(stream, partitions=self.partitions)
-        for p, off in start.items():
-            self.consumer.seek(p, off if off > 0 else "earliest")
+        for p in self.partitions:
+            off = self._table_offsets.get(p)
+            self.consumer.seek(p, off if off is not None else "earliest")
         self._buffer: list[pa.Table] = []
         self._buffered_records = 0
         self._buffered_bytes = 0
@@ -170,34 +212,40 @@ class DeliverySink:
         return batch.num_rows
 
     def flush(self) -> int:
-        """Decode, validate and commit what is buffered (data and offsets in one snapshot)."""
+        """Decode, validate and commit what is buffered: dead letters first, then the data
+        with the offsets in the same snapshot. Returns the rows written to the table."""
         if not self._buffer:
             return 0
         records = pa.concat_tables(self._buffer).cast(RECORD_SCHEMA)
         self._buffer, self._buffered_records, self._buffered_bytes, self._first_buffered_at = [], 0, 0, None
         next_offsets = self._next_offsets(records)
         good, bad = self.decode(records)
-        # Each table skips what it already holds (a restart re-reads from the lower of the two).
+        # After a kill between the two commits, records are read again: each table skips
+        # what it already holds, by the offsets its own snapshots carry.
         good = self._after(good, self._table_offsets, "__offset", "__partition")
-        bad = self._after(bad, self._dlq_offsets, "offset", "partition")
-        if bad.num_rows or any(self._dlq_offsets.get(p, -1) < o for p, o in next_offsets.items()):
-            dl_props = _offset_properties(self.stream, next_offsets)
-            if bad.num_rows or self._dlq_offsets:
-                self.dead_letters.append(bad, properties=dl_props)
-                self._dlq_offsets.update(next_offsets)
-                self.stats.dead_letters += bad.num_rows
+        bad = self._after(bad, self._dlq_offsets, "source_offset", "source_partition")
+        if bad.num_rows:
+            self.dead_letters.append(bad, properties=_offset_properties(self.stream, next_offsets))
+            self._dlq_offsets.update(next_offsets)
+            self.stats.dead_letters += bad.num_rows
         data = good.drop_columns(["__offset", "__partition"])
-        self.table.append(data, properties=_offset_properties(self.stream, next_offsets)) if data.num_rows else \
-            self._commit_offsets_only(next_offsets)
+        # an all-bad buffer still commits (an empty append) so that the offsets move on
+        self.table.append(data, properties=_offset_properties(self.stream, next_offsets), allow_empty=True)
         self._table_offsets.update(next_offsets)
         self.stats.records_written += data.num_rows
         self.stats.commits += 1
         self.stats.last_commit_at = time.time()
+        self._report()
         return data.num_rows
 
-    def _commit_offsets_only(self, offsets: dict[int, int]) -> None:
-        """A buffer with no good record still moves the table's offsets (empty append)."""
-        self.table.iceberg.append(self._schema.empty_table(), snapshot_properties=_offset_properties(self.stream, offsets))
+    def _report(self) -> None:
+        elapsed = max(time.time() - self.stats.started_at, 1e-9)
+        write_status(self._workspace, self.name, {
+            "kind": "sink", "stream": self.stream, "table": self.table.name, "partitions": self.partitions,
+            "records_per_s": round(self.stats.records_written / elapsed, 1),
+            "offsets": {str(p): o for p, o in sorted(self._table_offsets.items())},
+            **self.stats.as_dict(),
+        })
 
     @staticmethod
     def _next_offsets(records: pa.Table) -> dict[int, int]:
@@ -206,21 +254,15 @@ class DeliverySink:
 
     @staticmethod
     def _after(rows: pa.Table, done: dict[int, int], off_col: str, part_col: str) -> pa.Table:
+        """Rows whose offset is at or past what ``done`` says their partition already holds."""
         if not done or not rows.num_rows:
             return rows
-        import pyarrow.compute as pc
-
-        parts = rows.column(part_col)
-        floor = pa.array([done.get(p, 0) for p in parts.to_pylist()], pa.int64()) if rows.num_rows < 10_000 else None
-        if floor is None:
-            import numpy as np
-
-            lookup = np.zeros(max(done) + 1 if done else 1, dtype=np.int64)
-            for p, o in done.items():
-                lookup[p] = o
-            pnp = parts.to_numpy()
-            floor = pa.array(np.where(pnp < len(lookup), lookup[np.minimum(pnp, len(lookup) - 1)], 0))
-        return rows.filter(pc.greater_equal(rows.column(off_col), floor))
+        parts = rows.column(part_col).to_numpy()
+        lookup = np.zeros(max(max(done), int(parts.max())) + 1, dtype=np.int64)
+        for p, o in done.items():
+            lookup[p] = o
+        keep = rows.column(off_col).to_numpy() >= lookup[parts]
+        return rows.filter(pa.array(keep))
 
     # -- decoding --------------------------------------------------------------------------
     def decode(self, records: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -231,47 +273,55 @@ class DeliverySink:
         except (pa.ArrowInvalid, pa.ArrowTypeError, SchemaMismatchError, LaketownError, ValueError):
             return self._decode_one_by_one(records)
 
-    def _parse(self, values: list[bytes] | pa.Array) -> pa.Table:
-        if isinstance(values, list):
-            payload = b"\n".join(values)
-        else:
-            payload = b"\n".join(v for v in values.to_pylist())
-        if b"\n" in payload.replace(b"\n", b"", len(values) - 1 if len(values) else 0):
-            raise LaketownError("a record value holds a newline outside JSON strings")
+    def _parse(self, payload: bytes, expected_rows: int) -> pa.Table:
+        """Newline-delimited JSON -> a table of exactly the target schema (or an error)."""
         opts = pajson.ParseOptions(
             explicit_schema=self._schema,
             unexpected_field_behavior="error" if self.unknown_fields == "error" else "ignore",
         )
-        import io
-
-        table = pajson.read_json(io.BytesIO(payload), parse_options=opts,
-                                 read_options=pajson.ReadOptions(block_size=max(1 << 20, len(payload) + 1)))
-        if table.num_rows != len(values):
-            raise LaketownError(f"{len(values)} records decoded into {table.num_rows} rows")
+        table = pajson.read_json(
+            io.BytesIO(payload),
+            parse_options=opts,
+            read_options=pajson.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
+        )
+        if table.num_rows != expected_rows:
+            raise LaketownError(f"{expected_rows} records decoded into {table.num_rows} rows")
         if self.transform is not None:
             table = self.transform(table)
         return conform(table, self._schema, self.table.name)
 
     def _decode_fast(self, records: pa.Table) -> pa.Table:
-        table = self._parse(records.column("value").combine_chunks())
+        table = self._parse(ndjson(records.column("value").combine_chunks()), records.num_rows)
         return table.append_column("__partition", records.column("partition")).append_column(
             "__offset", records.column("offset")
         )
 
+    def _check_fields(self, obj: Any) -> None:
+        """Name the field that is unknown or missing (Arrow's own message does not)."""
+        if not isinstance(obj, dict):
+            raise SchemaMismatchError(f"a record must be a JSON object, got {type(obj).__name__}")
+        if self.unknown_fields == "error":
+            unknown = sorted(set(obj) - set(self._schema.names))
+            if unknown:
+                raise SchemaMismatchError(
+                    f"unknown field {unknown[0]!r} for table {self.table.name!r}; fields: {', '.join(self._schema.names)}"
+                )
+        for f in self._schema:
+            if not f.nullable and obj.get(f.name) is None:
+                raise SchemaMismatchError(f"required field {f.name!r} ({f.type}) is missing or null")
+
     def _decode_one_by_one(self, records: pa.Table) -> tuple[pa.Table, pa.Table]:
-        good_idx, good_rows, bad = [], [], []
-        values = records.column("value").to_pylist()
-        now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz="UTC"))
-        for i, value in enumerate(values):
+        good_idx: list[int] = []
+        good_rows: list[pa.Table] = []
+        bad: list[tuple[int, str]] = []
+        for i, value in enumerate(records.column("value").to_pylist()):
             try:
-                json.loads(value)  # a clearer message than Arrow's for broken JSON
-                good_rows.append(self._parse([value]))
+                obj = json.loads(value)
+                self._check_fields(obj)
+                good_rows.append(self._parse(json.dumps(obj, separators=(",", ":")).encode(), 1))
                 good_idx.append(i)
-            except Exception as exc:  # noqa: BLE001 - any failure makes a dead letter
-                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                bad.append(i)
-                bad_reason = reason
-                bad[-1] = (i, bad_reason)
+            except Exception as exc:  # noqa: BLE001 - any failure makes a dead letter, with its reason
+                bad.append((i, f"{type(exc).__name__}: {exc}".splitlines()[0][:500]))
         good = pa.concat_tables(good_rows) if good_rows else self._schema.empty_table()
         idx = pa.array(good_idx, pa.int64())
         good = good.append_column("__partition", records.column("partition").take(idx)).append_column(
@@ -279,17 +329,17 @@ class DeliverySink:
         )
         if not bad:
             return good, DEAD_LETTER_SCHEMA.empty_table()
-        bidx = pa.array([i for i, _ in bad], pa.int64())
-        sub = records.take(bidx)
+        sub = records.take(pa.array([i for i, _ in bad], pa.int64()))
+        now = pa.scalar(time.time_ns() // 1000, pa.timestamp("us", tz="UTC"))
         dead = pa.table(
             {
                 "stream": pa.array([self.stream] * len(bad)),
-                "partition": sub.column("partition"),
-                "offset": sub.column("offset"),
+                "source_partition": sub.column("partition"),
+                "source_offset": sub.column("offset"),
                 "timestamp_ms": sub.column("timestamp_ms"),
                 "key": sub.column("key"),
                 "value": sub.column("value"),
-                "error": pa.array([r for _, r in bad]),
+                "error": pa.array([reason for _, reason in bad]),
                 "table": pa.array([self.table.name] * len(bad)),
                 "received_at": pa.array([now] * len(bad), pa.timestamp("us", tz="UTC")),
             },
