@@ -209,3 +209,17 @@ def test_sql_errors_for_unreadable_columns_do_not_name_hidden_ones(users):
     with pytest.raises(SqlError) as err:
         users.sql("SELECT email FROM raw.users", principal="bob")
     assert "phone" not in str(err.value) and "region" not in str(err.value)
+
+
+def test_many_principals_keep_their_own_views(users, monkeypatch):
+    from laketown.sql import engine
+
+    monkeypatch.setattr(engine, "MAX_SESSIONS", 2)
+    g = users.governance
+    for i in range(4):
+        g.create_principal(f"p{i}")
+        g.grant(f"p{i}", "raw.users")
+        g.set_row_filter("raw.users", f"p{i}", f"id <= {i + 1}")
+    for _ in range(2):
+        assert [count(users, f"p{i}") for i in range(4)] == [1, 2, 3, 4]
+    assert len(users.sql_engine._sessions) == 2

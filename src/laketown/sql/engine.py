@@ -146,8 +146,9 @@ class SqlEngine:
                 session = _Session(db, ViewSet(db), _reserved_names(db))
                 self._sessions[principal] = session
                 while len(self._sessions) > MAX_SESSIONS:
-                    _, old = self._sessions.popitem(last=False)
-                    old.db.close()
+                    # not closed here: a query of that principal may still be running on it;
+                    # the database goes when its last cursor does
+                    self._sessions.popitem(last=False)
             self._sessions.move_to_end(principal)
             wanted = {}
             for key, location in self._locations.items():
