@@ -66,6 +66,7 @@ class SqlSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    auth: bool = True  # every /api request needs an API key; false only for a trusted single user
 
 
 class StreamSettings(_Section):

@@ -35,3 +35,7 @@ class SqlError(LaketownError):
 
 class StreamError(LaketownError):
     """A stream operation failed: unknown stream, bad partition, closed producer."""
+
+
+class AccessDeniedError(SqlError, PermissionError):
+    """A principal asked for something its policies do not allow (audited as a denial; HTTP 403)."""

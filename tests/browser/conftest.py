@@ -47,6 +47,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerUrl(str):
+    """The base URL, carrying an admin API key for signing in (``.key``)."""
+
+    key: str = ""
+
+
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory) -> Iterator[str]:
     """The console's base URL; the server runs until the module's tests are done."""
@@ -61,7 +67,9 @@ def server_url(tmp_path_factory) -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the test server did not start on 127.0.0.1:{port}")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    url = ServerUrl(f"http://127.0.0.1:{port}")
+    url.key = ws.governance.create_api_key("admin", "browser tests")
+    yield url
     server.should_exit = True
     thread.join(timeout=10)
     ws.close()
@@ -105,8 +113,21 @@ class PageWatch:
 
 
 @pytest.fixture
-def page(browser):
+def anonymous_page(browser):
+    """A page of a fresh browser context that has not signed in."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.watch = PageWatch(pg)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    """A page signed in as admin (the login cookie is set through the real login endpoint)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    assert context.request.post(server_url + "/api/login", data={"key": server_url.key}).ok
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     pg.watch = PageWatch(pg)

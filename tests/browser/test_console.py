@@ -120,3 +120,29 @@ def test_truncated_result_and_result_without_numbers(page, server_url):
     expect(page.locator("#chart")).to_contain_text("Nothing to chart: the result has no numeric column")
     expect(page.locator("#chart svg")).to_have_count(0)
     expect(page.locator("#result-grid tbody tr")).to_have_count(5)
+
+
+def test_sign_in_box_appears_without_a_key_and_accepts_one(anonymous_page, server_url):
+    from playwright.sync_api import expect
+
+    page = anonymous_page
+    page.goto(server_url + "/")
+    dialog = page.locator("dialog.login")
+    expect(dialog).to_be_visible()
+    dialog.locator("input").fill("ltk_wrong_key")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog.locator(".login-msg")).not_to_be_empty()
+    dialog.locator("input").fill(server_url.key)
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#catalog-tree")).to_contain_text("shop_sales")
+
+
+def test_console_link_with_key_in_fragment_signs_in_and_leaves_the_address_bar(anonymous_page, server_url):
+    from playwright.sync_api import expect
+
+    page = anonymous_page
+    page.goto(server_url + "/#key=" + server_url.key)
+    expect(page.locator("#catalog-tree")).to_contain_text("shop_sales")
+    assert "ltk_" not in page.url
+    assert all("ltk_" not in url for url in page.watch.requests)  # the key never travels in a URL

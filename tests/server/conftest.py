@@ -34,6 +34,12 @@ def ws(tmp_path):
 
 
 @pytest.fixture
-def client(ws):
-    with TestClient(create_app(ws)) as test_client:
+def admin_key(ws):
+    return ws.governance.create_api_key("admin", "tests")
+
+
+@pytest.fixture
+def client(ws, admin_key):
+    """A client that sends the admin's API key (auth is on by default)."""
+    with TestClient(create_app(ws), headers={"Authorization": f"Bearer {admin_key}"}) as test_client:
         yield test_client

@@ -108,7 +108,7 @@ def test_sql_on_unknown_table_lists_lake_tables(client):
 
 def test_reading_a_file_is_refused_with_a_clear_message(client):
     resp = client.post("/api/sql", json={"sql": "SELECT * FROM read_csv('/etc/passwd')"})
-    assert resp.status_code == 400
+    assert resp.status_code == 403
     detail = resp.json()["detail"]
     assert "read_csv() reads or loads files and is not allowed" in detail
     assert "root:" not in detail
@@ -116,7 +116,7 @@ def test_reading_a_file_is_refused_with_a_clear_message(client):
 
 def test_writes_are_refused(client):
     resp = client.post("/api/sql", json={"sql": "DROP TABLE raw.shop_sales"})
-    assert resp.status_code == 400
+    assert resp.status_code == 403
     assert "not allowed" in resp.json()["detail"]
 
 
@@ -165,13 +165,54 @@ def test_malformed_sql_request_is_422(client, body):
     assert client.post("/api/sql", json=body).status_code == 422
 
 
-def test_principal_comes_from_settings(tmp_path):
+def test_principal_comes_from_the_api_key(ws, client):
+    ws.governance.create_principal("analyst")
+    ws.governance.grant("analyst", "raw.shop_sales", "select")
+    key = ws.governance.create_api_key("analyst", "t")
+    resp = client.post("/api/sql", json={"sql": "SELECT count(*) AS n FROM raw.shop_sales"},
+                       headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200 and resp.json()["principal"] == "analyst"
+    assert client.get("/api/whoami", headers={"Authorization": f"Bearer {key}"}).json() == {"principal": "analyst"}
+
+
+def test_requests_without_a_valid_key_get_401(ws):
+    from laketown.server import create_app
+    from tests.server.conftest import TestClient
+
+    key = ws.governance.create_api_key("admin", "soon revoked")
+    with TestClient(create_app(ws)) as c:
+        for headers in ({}, {"Authorization": "Bearer ltk_nope_nope"}, {"X-API-Key": "garbage"}):
+            resp = c.post("/api/sql", json={"sql": "SELECT 1"}, headers=headers)
+            assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
+        assert c.get("/api/tables", headers={"X-API-Key": key}).status_code == 200
+        ws.governance.revoke_api_key(key)
+        assert c.get("/api/tables", headers={"X-API-Key": key}).status_code == 401
+        assert c.get("/health").status_code == 200  # health stays open for load balancers
+
+
+def test_console_login_sets_an_httponly_cookie(ws):
+    from laketown.server import create_app
+    from tests.server.conftest import TestClient
+
+    key = ws.governance.create_api_key("admin", "console")
+    with TestClient(create_app(ws)) as c:
+        assert c.post("/api/login", json={"key": "ltk_bad_bad"}).status_code == 401
+        resp = c.post("/api/login", json={"key": key})
+        assert resp.status_code == 200 and resp.json() == {"principal": "admin"}
+        cookie = resp.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert c.get("/api/tables").status_code == 200  # the cookie now carries the key
+        c.post("/api/logout")
+        assert c.get("/api/tables").status_code == 401
+
+
+def test_auth_can_be_switched_off_for_a_trusted_single_user(tmp_path):
     import laketown
     from laketown.server import create_app
     from tests.server.conftest import TestClient
 
-    with laketown.connect(tmp_path / "ws2", sql={"principal": "analyst"}) as ws, TestClient(create_app(ws)) as c:
-        assert c.post("/api/sql", json={"sql": "SELECT 1 AS one"}).json()["principal"] == "analyst"
+    with laketown.connect(tmp_path / "ws2", server={"auth": False}) as ws, TestClient(create_app(ws)) as c:
+        assert c.post("/api/sql", json={"sql": "SELECT 1 AS one"}).json()["principal"] == "admin"
 
 
 def test_table_without_snapshot_has_schema_and_empty_sample(client, ws):

@@ -63,7 +63,7 @@ def test_app_page_is_mounted_and_listed_in_the_nav(ws, tmp_path):
     (tmp_path / "static" / "shop.js").write_text("export const shop = 1;\n")
     mount_app_page(app, "Shop <b>2</b>", "/apps/shop", router, static_dir=tmp_path / "static")
     assert app.state.nav[-1] == {"title": "Shop <b>2</b>", "path": "/apps/shop"}
-    with TestClient(app) as c:
+    with TestClient(app, headers={"X-API-Key": ws.governance.create_api_key("admin")}) as c:
         assert c.get("/api/shop/ping").json() == {"pong": True}
         assert c.get("/apps/shop/static/shop.js").text == "export const shop = 1;\n"
         for path in ("/", "/apps/shop"):

@@ -17,7 +17,7 @@ def test_streams_and_jobs_report_offsets_throughput_and_lag(ws):
     DeliverySink(ws.lake, ws.streams, "clicks", "raw.clicks", buffer_seconds=0.1, name="clicks-sink").run(idle_exit_s=0.2)
     with ws.streams.producer("clicks") as prod:  # 3 more that no sink has taken yet
         prod.produce_json([{"id": i} for i in range(10, 13)], key_field="id")
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), headers={"X-API-Key": ws.governance.create_api_key("admin")}) as client:
         streams = client.get("/api/streams").json()
         assert streams == [{"name": "clicks", "partitions": 2, "retention_ms": None, "retention_bytes": None,
                             "end_offsets": streams[0]["end_offsets"], "records": 13}]
@@ -36,6 +36,6 @@ def test_lag_of_a_consumer_group(ws):
     with ws.streams.consumer("orders", group="g1") as cons:
         got = cons.poll(max_records=2, timeout_s=2)
         cons.commit({0: int(got.column("offset")[-1].as_py()) + 1})
-    with TestClient(create_app(ws)) as client:
+    with TestClient(create_app(ws), headers={"X-API-Key": ws.governance.create_api_key("admin")}) as client:
         lag = client.get("/api/streams/orders/lag", params={"group": "g1"}).json()
         assert lag["total"] == 3 - got.num_rows

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from laketown.errors import LaketownError
-from laketown.sql.errors import AccessDeniedError
+from laketown.errors import AccessDeniedError
 
 __all__ = ["AccessDeniedError", "AuthenticationError", "GovernanceError"]
 

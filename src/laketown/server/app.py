@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from laketown import __version__
-from laketown.server import routes_health, routes_sql, routes_streams, routes_tables
+from laketown.server import routes_health, routes_login, routes_sql, routes_streams, routes_tables
+from laketown.server.auth import add_auth
 from laketown.server.docs import mount_docs
 from laketown.server.error_handlers import add_error_handlers
 
@@ -42,6 +43,8 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.state.workspace = workspace
     app.state.nav = [{"title": "Streams", "path": "/streams"}]
     add_error_handlers(app)
+    add_auth(app)
+    app.include_router(routes_login.router)
     app.include_router(routes_health.router)
     app.include_router(routes_tables.router)
     app.include_router(routes_sql.router)

@@ -1,12 +1,12 @@
 """Laketown errors -> HTTP answers ``{"detail": message}``: unknown table 404, any other
-error Laketown raises on purpose (bad name, refused SQL, bad value) 400."""
+error Laketown raises on purpose (bad name, refused SQL, bad value) 400, denied by policy 403."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from laketown.errors import LaketownError, MissingExtraError, TableNotFoundError
+from laketown.errors import AccessDeniedError, LaketownError, MissingExtraError, TableNotFoundError
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -17,6 +17,10 @@ async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
+async def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=403)
+
+
 async def _server_side(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=500)
 
@@ -25,4 +29,5 @@ def add_error_handlers(app: FastAPI) -> None:
     """Register the mapping on ``app``; the most specific class wins."""
     app.add_exception_handler(TableNotFoundError, _not_found)
     app.add_exception_handler(MissingExtraError, _server_side)
+    app.add_exception_handler(AccessDeniedError, _forbidden)
     app.add_exception_handler(LaketownError, _bad_request)

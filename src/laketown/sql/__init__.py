@@ -7,6 +7,6 @@ from laketown.sql.engine import (
     QueryResult,
     SqlEngine,
 )
-from laketown.sql.errors import AccessDeniedError
+from laketown.errors import AccessDeniedError
 
 __all__ = ["AccessDeniedError", "AccessPolicy", "QueryEvent", "QueryPolicy", "QueryResult", "SqlEngine"]

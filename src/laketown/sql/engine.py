@@ -24,7 +24,7 @@ import pyarrow as pa
 from laketown.errors import SqlError
 from laketown.sql import guard
 from laketown.sql.database import ViewSet, open_locked, quote_literal
-from laketown.sql.errors import AccessDeniedError
+from laketown.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     from laketown.config import Settings

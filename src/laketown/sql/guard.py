@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from laketown.errors import SqlError
-from laketown.sql.errors import AccessDeniedError
+from laketown.errors import AccessDeniedError
 
 ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 _FILE_FUNCTIONS = re.compile(
