@@ -8,12 +8,13 @@ One batch is processed in a fixed number of vectorized passes:
 2. on-time records are grouped by (window, key) with ``np.bincount`` over dense codes and merged
    into the window state;
 3. windows whose end the watermark has passed fire (``is_update`` false);
-4. late records update their fired windows, and the changed rows are emitted again
-   (``is_update`` true: a row for that key and window went out before);
+4. late records update their fired windows, and the changed rows are emitted again with
+   ``is_update`` true (a late firing: it replaces any earlier row of that key and window);
 5. windows past ``end + lateness`` are purged.
 
-Because lateness is decided per record and windows fire after their on-time records, the first
-result of a window and the last update of every (key, window) do not depend on batch sizes.
+Because lateness is decided per record and windows fire after their on-time records, the rows
+with ``is_update`` false (the on-time firing) and the last row of every (key, window) do not
+depend on batch sizes; only how many intermediate updates late records cause does.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class WindowOperator:
         if late.any():
             sel = np.flatnonzero(late)
             touched = self._accumulate(table, sel if rows is None else rows[sel], starts[sel], ts, local, kid, fired=True)
-            emitted += [self._emit(w, np.flatnonzero(w.dirty)) for w in touched]
+            emitted += [self._emit(w, np.flatnonzero(w.dirty), update=True) for w in touched]
         self._purge(self.watermark.current)
         return WindowOutput(self._results(emitted), _concat_late(late_parts, table))
 
@@ -219,7 +220,7 @@ class WindowOperator:
             w = self._windows[start]
             if not w.fired and start + delay <= watermark:
                 w.fired = True
-                out.append(self._emit(w, np.arange(len(w.keys))))
+                out.append(self._emit(w, np.arange(len(w.keys)), update=False))
         return out
 
     def _purge(self, watermark: int) -> None:
@@ -227,16 +228,15 @@ class WindowOperator:
         for start in [s for s in self._windows if s + delay <= watermark]:
             del self._windows[start]
 
-    def _emit(self, w: WindowState, sel: np.ndarray) -> pa.Table:
-        keys, states, emitted = w.select(sel)
+    def _emit(self, w: WindowState, sel: np.ndarray, update: bool) -> pa.Table:
+        keys, states = w.select(sel)
         n = len(keys)
         cols: dict[str, pa.Array] = dict(self._keys.key_values(keys)) if self.key else {}
         cols["window_start"] = pa.array(np.full(n, w.start, np.int64)).cast(TS_TYPE)
         cols["window_end"] = pa.array(np.full(n, w.start + self.window.size_ms, np.int64)).cast(TS_TYPE)
         for (name, agg), state in zip(self.aggs.items(), states):
             cols[name] = agg.finish(state)
-        cols["is_update"] = pa.array(emitted, pa.bool_())
-        w.emitted[sel] = True
+        cols["is_update"] = pa.array(np.full(n, update), pa.bool_())
         w.dirty[sel] = False
         table = pa.table(cols)
         if self._result_schema is None:
@@ -275,7 +275,6 @@ class WindowOperator:
             cols: dict[str, pa.Array] = dict(self._keys.key_values(w.keys)) if self.key and n else {}
             cols["__window_start"] = pa.array(np.full(n, start, np.int64))
             cols["__fired"] = pa.array(np.full(n, w.fired, bool))
-            cols["__emitted"] = pa.array(w.emitted)
             cols["__dirty"] = pa.array(w.dirty)
             for (name, agg), state in zip(self.aggs.items(), w.states):
                 for sname, arr in zip(agg.state_names, state):
@@ -326,7 +325,6 @@ class WindowOperator:
             w = WindowState(int(start), self._agg_list)
             w.keys = ids[order]
             w.fired = bool(table.column("__fired")[int(order[0])].as_py())
-            w.emitted = table.column("__emitted").to_numpy(zero_copy_only=False)[order].astype(bool)
             w.dirty = table.column("__dirty").to_numpy(zero_copy_only=False)[order].astype(bool)
             states = []
             for name, agg in self.aggs.items():

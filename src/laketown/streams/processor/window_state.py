@@ -11,15 +11,14 @@ from laketown.streams.processor.aggregations import Aggregation, State
 
 class WindowState:
     """State of one window: ``keys`` (sorted int64 key ids) and, aligned with them, one state
-    per aggregation plus ``emitted`` (a result went out) and ``dirty`` (changed since)."""
+    per aggregation plus ``dirty`` (changed since the last result went out)."""
 
-    __slots__ = ("start", "keys", "states", "emitted", "dirty", "fired")
+    __slots__ = ("start", "keys", "states", "dirty", "fired")
 
     def __init__(self, start: int, aggs: Sequence[Aggregation]):
         self.start = start
         self.keys = np.empty(0, np.int64)
         self.states: list[State] = [a.identity(0) for a in aggs]
-        self.emitted = np.zeros(0, bool)
         self.dirty = np.zeros(0, bool)
         self.fired = False
 
@@ -50,12 +49,10 @@ class WindowState:
                 grown.append(arr)
             states.append(grown)
         self.states = states
-        emitted = np.zeros(len(keys), bool)
-        emitted[old] = self.emitted
         dirty = np.zeros(len(keys), bool)
         dirty[old] = self.dirty
-        self.keys, self.emitted, self.dirty = keys, emitted, dirty
+        self.keys, self.dirty = keys, dirty
 
-    def select(self, sel: np.ndarray) -> tuple[np.ndarray, list[State], np.ndarray]:
-        """Key ids, states and ``emitted`` flags of the rows ``sel``."""
-        return self.keys[sel], [[a[sel] for a in s] for s in self.states], self.emitted[sel]
+    def select(self, sel: np.ndarray) -> tuple[np.ndarray, list[State]]:
+        """Key ids and states of the rows ``sel``."""
+        return self.keys[sel], [[a[sel] for a in s] for s in self.states]
