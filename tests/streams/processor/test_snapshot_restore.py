@@ -30,7 +30,7 @@ def _make(window=None):
 def _events(n=6_000, seed=4):
     rng = np.random.default_rng(seed)
     ts = np.sort(rng.integers(0, 30 * 60_000, n))
-    ts = ts - rng.integers(0, 150_000, n) * (rng.random(n) < 0.08)  # some late, some too late
+    ts = ts - rng.integers(0, 300_000, n) * (rng.random(n) < 0.08)  # some late, some too late
     return pa.table(
         {
             "k": pa.array(rng.integers(0, 60, n)),
