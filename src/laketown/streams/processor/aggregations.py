@@ -37,6 +37,7 @@ class Columns:
         self.rows = rows
         self._numeric: dict[str, np.ndarray] = {}
         self._raw: dict[str, np.ndarray] = {}
+        self._cache: dict[tuple, Any] = {}
 
     def _column(self, name: str) -> pa.ChunkedArray:
         if name not in self.table.column_names:
@@ -59,6 +60,23 @@ class Columns:
             arr = pc.cast(col, pa.float64()).to_numpy()
             self._numeric[name] = arr if self.rows is None else arr[self.rows]
         return self._numeric[name]
+
+    def valid(self, name: str, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Non-null values of the column and their groups (shared by the aggregations)."""
+        key = ("valid", name, id(groups))
+        if key not in self._cache:
+            v = self.numeric(name)
+            bad = np.isnan(v)
+            self._cache[key] = (v[~bad], groups[~bad]) if bad.any() else (v, groups)
+        return self._cache[key]
+
+    def counts(self, name: str | None, groups: np.ndarray, n_groups: int) -> np.ndarray:
+        """Non-null values (all rows for ``None``) per group (shared by the aggregations)."""
+        key = ("counts", name, id(groups))
+        if key not in self._cache:
+            g = groups if name is None else self.valid(name, groups)[1]
+            self._cache[key] = np.bincount(g, minlength=n_groups).astype(np.int64, copy=False)
+        return self._cache[key]
 
     def raw(self, name: str) -> np.ndarray:
         """Column as a NumPy array of its own type (strings as objects), one entry per assignment."""
@@ -95,12 +113,7 @@ class Aggregation:
 
     def _valid(self, cols: Columns, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.column is not None
-        v = cols.numeric(self.column)
-        bad = np.isnan(v)
-        if bad.any():
-            keep = ~bad
-            return v[keep], groups[keep]
-        return v, groups
+        return cols.valid(self.column, groups)
 
     def describe(self) -> str:
         return f"{type(self).__name__.lower()}({self.column or ''})"
@@ -115,10 +128,10 @@ class Count(Aggregation):
         return [np.zeros(n, np.int64)]
 
     def partial(self, cols: Columns, times: np.ndarray, groups: np.ndarray, n_groups: int) -> State:
-        if self.column is None:
-            return [np.bincount(groups, minlength=n_groups).astype(np.int64, copy=False)]
-        if not cols._column(self.column).null_count:
-            return [np.bincount(groups, minlength=n_groups).astype(np.int64, copy=False)]
+        if self.column is not None and pa.types.is_floating(cols._column(self.column).type):
+            return [cols.counts(self.column, groups, n_groups)]  # null and NaN, as the other aggregates
+        if self.column is None or not cols._column(self.column).null_count:
+            return [cols.counts(None, groups, n_groups)]
         valid = pc.is_valid(cols._column(self.column)).to_numpy(zero_copy_only=False)
         if cols.rows is not None:
             valid = valid[cols.rows]
@@ -139,7 +152,7 @@ class _CountSum(Aggregation):
 
     def partial(self, cols: Columns, times: np.ndarray, groups: np.ndarray, n_groups: int) -> State:
         v, g = self._valid(cols, groups)
-        return [np.bincount(g, minlength=n_groups).astype(np.int64, copy=False), np.bincount(g, v, n_groups)]
+        return [cols.counts(self.column, groups, n_groups), np.bincount(g, v, n_groups)]
 
     def merge(self, a: State, b: State) -> State:
         return [a[0] + b[0], a[1] + b[1]]
@@ -173,7 +186,7 @@ class _Extreme(Aggregation):
         v, g = self._valid(cols, groups)
         out = np.full(n_groups, self._fill)
         self._ufunc.at(out, g, v)
-        return [np.bincount(g, minlength=n_groups).astype(np.int64, copy=False), out]
+        return [cols.counts(self.column, groups, n_groups), out]
 
     def merge(self, a: State, b: State) -> State:
         return [a[0] + b[0], self._ufunc(a[1], b[1])]
@@ -206,11 +219,11 @@ class StdDev(Aggregation):
 
     def partial(self, cols: Columns, times: np.ndarray, groups: np.ndarray, n_groups: int) -> State:
         v, g = self._valid(cols, groups)
-        n = np.bincount(g, minlength=n_groups)
+        n = cols.counts(self.column, groups, n_groups)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(n > 0, np.bincount(g, v, n_groups) / np.maximum(n, 1), 0.0)
         d = v - mean[g]
-        return [n.astype(np.int64, copy=False), mean, np.bincount(g, d * d, n_groups)]
+        return [n, mean, np.bincount(g, d * d, n_groups)]
 
     def merge(self, a: State, b: State) -> State:
         na, nb = a[0], b[0]

@@ -42,12 +42,15 @@ class BoundedOutOfOrderness:
         if not len(ts):
             return out
         running = np.maximum.accumulate(ts)
-        out[0] = self.max_event_time
-        out[1:] = np.maximum(running[:-1], self.max_event_time)
-        seen = out != NO_WATERMARK
-        out[seen] -= self.max_out_of_orderness_ms
-        np.maximum(out, self._floor, out=out)
-        self.max_event_time = int(max(self.max_event_time, running[-1]))
+        prev = self.max_event_time
+        out[1:] = running[:-1]
+        if prev > ts[0]:
+            np.maximum(out[1:], prev, out=out[1:])
+        out[1:] -= self.max_out_of_orderness_ms
+        out[0] = NO_WATERMARK if prev == NO_WATERMARK else prev - self.max_out_of_orderness_ms
+        if self._floor != NO_WATERMARK:
+            np.maximum(out, self._floor, out=out)
+        self.max_event_time = int(max(prev, running[-1]))
         return out
 
     def advance_to(self, watermark_ms: int) -> None:

@@ -123,11 +123,15 @@ class WindowOperator:
         wm_before = self.watermark.before_each(ts)
         local, kid = self._keys.encode(table)
         rows, starts = self.window.assign(ts)
-        fire_at = starts + (self.window.size_ms + self.window.fire_delay_ms)
-        wmb = wm_before if rows is None else wm_before[rows]
-        on_time = fire_at > wmb
-        too_late = fire_at + self.lateness_ms <= wmb
-        if too_late.any():
+        delay = self.window.size_ms + self.window.fire_delay_ms
+        if int(starts.min()) + delay > int(wm_before[-1]):  # watermark never decreases: all on time
+            on_time = too_late = None
+        else:
+            fire_at = starts + delay
+            wmb = wm_before if rows is None else wm_before[rows]
+            on_time = fire_at > wmb
+            too_late = fire_at + self.lateness_ms <= wmb
+        if too_late is not None and too_late.any():
             r = np.arange(len(ts)) if rows is None else rows
             kept = np.bincount(r[~too_late], minlength=len(ts)) > 0
             if not kept.all():
@@ -140,14 +144,14 @@ class WindowOperator:
                     )
                 )
         emitted: list[pa.Table] = []
-        if on_time.all():
+        if on_time is None or on_time.all():
             self._accumulate(table, rows, starts, ts, local, kid, fired=False)
         else:
             sel = np.flatnonzero(on_time)
             self._accumulate(table, sel if rows is None else rows[sel], starts[sel], ts, local, kid, fired=False)
         emitted += self._fire(self.watermark.current)
-        late = ~on_time & ~too_late
-        if late.any():
+        late = None if on_time is None else ~on_time & ~too_late
+        if late is not None and late.any():
             sel = np.flatnonzero(late)
             touched = self._accumulate(table, sel if rows is None else rows[sel], starts[sel], ts, local, kid, fired=True)
             emitted += [self._emit(w, np.flatnonzero(w.dirty), update=True) for w in touched]
