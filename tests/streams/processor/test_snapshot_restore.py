@@ -114,3 +114,16 @@ def test_restore_into_a_different_job_is_refused_with_both_configs():
         other.restore(op.snapshot())
     with pytest.raises(SnapshotMismatchError, match="not a window operator snapshot"):
         other.restore(b"garbage")
+
+
+def test_key_ids_are_compacted_when_most_keys_left_the_open_windows(monkeypatch):
+    from laketown.streams.processor import window_operator
+
+    monkeypatch.setattr(window_operator, "_COMPACT_KEYS", 100)
+    op = WindowOperator(tumbling("1m"), {"n": agg.count()}, key="k")
+    for minute in range(5):  # 500 new keys every minute
+        keys = np.arange(minute * 500, minute * 500 + 500)
+        op.process(pa.table({"k": keys, "_event_time": np.full(500, minute * 60_000 + 1)}))
+    assert op._keys.size <= 1_000
+    out = op.flush()
+    assert out.column("k").to_pylist() == list(range(2_000, 2_500))

@@ -19,6 +19,7 @@ depend on batch sizes; only how many intermediate updates late records cause doe
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,8 @@ EVENT_TIME = "_event_time"
 TS_TYPE = pa.timestamp("ms", tz="UTC")
 _META = b"laketown.window_operator"
 _SNAPSHOT_VERSION = 1
+#: distinct keys remembered before the encoder is rebuilt from the open windows
+_COMPACT_KEYS = 1_000_000
 
 
 class SnapshotMismatchError(LaketownError, ValueError):
@@ -229,8 +232,14 @@ class WindowOperator:
 
     def _purge(self, watermark: int) -> None:
         delay = self.window.size_ms + self.window.fire_delay_ms + self.lateness_ms
-        for start in [s for s in self._windows if s + delay <= watermark]:
+        purged = [s for s in self._windows if s + delay <= watermark]
+        for start in purged:
             del self._windows[start]
+        if purged and self._keys.size > _COMPACT_KEYS:
+            live = builtins.sum(len(w.keys) for w in self._windows.values())
+            if self._keys.size > 4 * live:
+                # keys come and go (cards, sessions): forget the ones no open window holds
+                self.restore(self.snapshot())
 
     def _emit(self, w: WindowState, sel: np.ndarray, update: bool) -> pa.Table:
         keys, states = w.select(sel)
