@@ -28,8 +28,10 @@ class CatalogSettings(_Section):
     ``sqlite:`` -> sql, ``postgresql:`` -> postgres, ``http(s):`` -> rest."""
 
     type: Literal["sql", "postgres", "rest"] | None = None
+    name: str = "laketown"  # several catalogs may share one SQL database under different names
     uri: str | None = None  # default: sqlite file inside the workspace
-    warehouse: str | None = None  # default: <workspace>/warehouse; or s3://bucket/prefix
+    warehouse: str | None = None  # default: <workspace>/warehouse; or s3://bucket/prefix; REST: its warehouse name
+    data_root: str | None = None  # where data files live, the only place SQL may read (default: derived)
     properties: dict[str, str] = Field(default_factory=dict)  # passed to pyiceberg as-is
 
     def backend(self) -> str:
@@ -90,6 +92,20 @@ class Settings(_Section):
         if self.catalog.warehouse:
             return self.catalog.warehouse
         return (self.workspace / "warehouse").resolve().as_uri()
+
+    @property
+    def data_root(self) -> str:
+        """The folder or bucket prefix holding the tables' files (SQL may read only there).
+        A REST catalog's warehouse that is a name, not a URI, is taken as an S3 bucket of that
+        name (as SeaweedFS and S3 Tables lay it out); set ``catalog.data_root`` otherwise."""
+        if self.catalog.data_root:
+            return self.catalog.data_root
+        wh = self.warehouse
+        if "://" in wh:
+            return wh
+        if self.catalog.backend() == "rest":
+            return f"s3://{wh}/"
+        return Path(wh).resolve().as_uri()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

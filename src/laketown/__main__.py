@@ -1,0 +1,3 @@
+from laketown.cli import main
+
+main()

@@ -1,0 +1,200 @@
+"""The ``laketown`` command: a thin skin over ``laketown.connect()``.
+
+Each platform part and app adds its own sub-command group (``laketown stream ...``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+from laketown.errors import LaketownError
+
+app = typer.Typer(
+    name="laketown",
+    help="Laketown: a local-first lakehouse (Iceberg + DuckDB + streams) and the apps built on it.\n\n"
+    "The workspace folder is ./laketown-data unless LAKETOWN__WORKSPACE or --workspace says otherwise.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+table_app = typer.Typer(help="Inspect one lake table.", no_args_is_help=True)
+app.add_typer(table_app, name="table")
+console = Console()
+err_console = Console(stderr=True)
+
+# Sub-command groups of other packages, imported only if present: name -> "module:attr".
+SUBCOMMANDS = {
+    "stream": ("laketown.streams.cli:app", "Create, feed, read and watch streams."),
+}
+
+_state: dict[str, Any] = {}
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.callback()
+def _root(
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", "-w", help="Workspace folder (default ./laketown-data).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="A laketown.toml settings file.")] = None,
+) -> None:
+    _state["workspace"] = workspace
+    _state["config"] = config
+
+
+def open_workspace() -> Any:
+    """The workspace named by --workspace / --config / the environment."""
+    import laketown
+
+    overrides = {"workspace": _state["workspace"]} if _state.get("workspace") else {}
+    return laketown.connect(_state.get("config"), **overrides)
+
+
+def print_arrow(table: Any, fmt: OutputFormat = OutputFormat.table, title: str | None = None) -> None:
+    """Print an Arrow table as a rich table, CSV or JSON lines."""
+    if fmt is OutputFormat.csv:
+        import pyarrow.csv as pcsv
+
+        buf = __import__("io").BytesIO()
+        pcsv.write_csv(table, buf)
+        sys.stdout.write(buf.getvalue().decode())
+        return
+    if fmt is OutputFormat.json:
+        for row in table.to_pylist():
+            sys.stdout.write(json.dumps(row, default=str) + "\n")
+        return
+    out = RichTable(title=title, show_lines=False, header_style="bold cyan")
+    for name in table.column_names:
+        out.add_column(name)
+    for row in table.to_pylist():
+        out.add_row(*["" if v is None else escape(str(v)) for v in row.values()])
+    console.print(out)
+
+
+@app.command()
+def init() -> None:
+    """Create the workspace folder, its catalog and the zones raw, clean and curated."""
+    ws = open_workspace()
+    ws.lake  # creates catalog and zones
+    cfg = ws.write_config()
+    console.print(f"workspace ready at [bold]{ws.path}[/] (settings: {cfg.name})")
+
+
+@app.command()
+def tables(zone: Annotated[str | None, typer.Argument(help="raw, clean or curated; all when left out.")] = None) -> None:
+    """List the lake's tables with rows and snapshot counts."""
+    import pyarrow as pa
+
+    ws = open_workspace()
+    rows = []
+    for name in ws.lake.list_tables(zone):
+        st = ws.table(name).stats()
+        rows.append({"table": name, "rows": st["rows"], "files": st["data_files"], "snapshots": st["snapshots"]})
+    if not rows:
+        console.print("no tables yet; `laketown demo --no-serve` builds a sample lake")
+        return
+    print_arrow(pa.Table.from_pylist(rows))
+
+
+@table_app.command("show")
+def table_show(
+    name: Annotated[str, typer.Argument(help="ZONE.TABLE, e.g. raw.sample_orders")],
+    rows: Annotated[int, typer.Option(help="Sample rows to print.")] = 10,
+) -> None:
+    """Schema, statistics, snapshots and a sample of one table."""
+    import pyarrow as pa
+
+    ws = open_workspace()
+    t = ws.table(name)
+    st = t.stats()
+    parts = ", ".join(st["partitioning"]) or "none"
+    console.print(f"[bold]{name}[/]  rows={st['rows']}  files={st['data_files']}  bytes={st['bytes']}  "
+                  f"partitioned by: {escape(parts)}", highlight=False)
+    print_arrow(pa.Table.from_pylist([{"column": f.name, "type": str(f.type), "nullable": f.nullable} for f in t.schema]),
+                title="schema")
+    snaps = [{"snapshot_id": s["snapshot_id"], "time": s["timestamp"].isoformat(timespec="seconds"),
+              "operation": s["operation"], "rows": s["summary"].get("total-records")} for s in t.snapshots()]
+    if snaps:
+        print_arrow(pa.Table.from_pylist(snaps[-10:]), title="snapshots (latest 10)")
+    print_arrow(t.scan(limit=rows), title=f"sample ({rows} rows)")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="Read-only SQL; lake tables are zone.table. '-' reads stdin.")],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, csv or json (one object a line).")] = OutputFormat.table,  # noqa: A002
+    max_rows: Annotated[int | None, typer.Option(help="Cap on rows printed (default: sql.max_rows).")] = None,
+) -> None:
+    """Run SQL over the lake with DuckDB and print the result."""
+    ws = open_workspace()
+    if query == "-":
+        query = sys.stdin.read()
+    res = ws.query(query, max_rows=max_rows or ws.settings.sql.max_rows)
+    print_arrow(res.table, format)
+    if res.truncated and format is OutputFormat.table:
+        err_console.print(f"[yellow]showing the first {res.table.num_rows} rows; raise --max-rows for more[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default server.host = 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default server.port = 8000).")] = None,
+) -> None:
+    """Serve the console and the REST API."""
+    from laketown.server import serve as run_server
+
+    run_server(open_workspace(), host=host, port=port)
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the summary instead of serving.")] = False,
+    host: Annotated[str | None, typer.Option(help="Bind address for the console.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port for the console.")] = None,
+) -> None:
+    """Build the lake from the bundled generators, run the pipelines, print a summary, then serve."""
+    from laketown.demo import run_demo
+
+    ws = open_workspace()
+    summary = run_demo(ws, console)
+    console.print_json(json.dumps(summary, default=str))
+    if not no_serve:
+        from laketown.server import serve as run_server
+
+        run_server(ws, host=host, port=port)
+
+
+def _mount_subcommands() -> None:
+    for name, (target, help_text) in SUBCOMMANDS.items():
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        app.add_typer(getattr(module, attr), name=name, help=help_text)
+
+
+def main() -> None:
+    """Entry point: runs the CLI and turns Laketown errors into one clear line and exit code 2."""
+    _mount_subcommands()
+    try:
+        app()
+    except LaketownError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
