@@ -17,7 +17,9 @@ owning one partition; when a worker dies its partitions move, with their checkpo
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from laketown.errors import StreamError
 from laketown.streams.base import Consumer, StreamBackend
 from laketown.streams.processor.checkpoints import Checkpoint, CheckpointStore
 from laketown.streams.processor.job import Job, PartitionProcessor, Sink, Writer, concat
@@ -92,6 +95,11 @@ class Runner:
         self.consumer: Consumer | None = None
         self._stop = threading.Event()
 
+    def caught_up(self) -> bool:
+        """Every partition of the source is owned by a live worker's checkpoints up to its end
+        (the group's committed offsets reach the end offsets)."""
+        return not any(self.backend.lag(self.job.source, self.job.group).values())
+
     def stop(self) -> None:
         """Ask the loop to finish after the current batch (checkpointing what it has)."""
         self._stop.set()
@@ -101,10 +109,11 @@ class Runner:
         stop_after: float | None = None,
         max_idle_polls: int | None = None,
         flush_on_stop: bool = False,
+        until: Callable[[Runner], bool] | None = None,
     ) -> RunStats:
-        """Process until ``stop()``, SIGTERM, ``stop_after`` seconds, or ``max_idle_polls``
-        empty polls in a row; then checkpoint, deliver and commit. ``flush_on_stop`` fires every
-        open window first (for a bounded input)."""
+        """Process until ``stop()``, SIGTERM, ``stop_after`` seconds, ``max_idle_polls`` empty
+        polls in a row, or ``until(runner)`` is true after a checkpoint; then checkpoint, deliver
+        and commit. ``flush_on_stop`` fires every open window first (for a bounded input)."""
         self.job.partition_processor()  # validates the job
         sinks: list[Sink] = [*self.job.sinks, *self.job.late_sinks, *self.job.error_sinks]
         for s in sinks:
@@ -133,6 +142,8 @@ class Runner:
                 if due_batches or time.monotonic() - last_ckpt >= self.checkpoint_every_s:
                     self.checkpoint()
                     last_ckpt, batches = time.monotonic(), 0
+                    if until is not None and until(self):
+                        break
             if flush_on_stop:
                 for task in self.tasks.values():
                     flushed = task.processor.flush()
@@ -224,7 +235,8 @@ class Runner:
             results, late, errors = concat(task.results), concat(task.late), concat(task.errors)
             task.seq += 1
             self.store.save(
-                Checkpoint(self.job.name, p, task.seq, task.next_offset, task.processor.snapshot(), results, late, errors)
+                Checkpoint(self.job.name, p, task.seq, task.next_offset, task.processor.snapshot(), results, late, errors,
+                           info={"pid": os.getpid(), "host": socket.gethostname()})
             )
             self.stats.checkpoints += 1
             self._deliver(p, task.seq, results, late, errors)
@@ -232,7 +244,12 @@ class Runner:
             task.results, task.late, task.errors, task.changed = [], [], [], False
             commit[p] = task.next_offset
         if commit:
-            self.consumer.commit(commit)
+            try:
+                self.consumer.commit(commit)
+            except StreamError as e:
+                # the group moved a partition away (session expired); its checkpoint is the
+                # truth and its next owner starts from there, so only the lag report is behind
+                log.warning("job %s: offsets not committed: %s", self.job.name, e)
 
     def _deliver(self, partition: int, seq: int, results: pa.Table | None, late: pa.Table | None,
                  errors: pa.Table | None) -> None:
@@ -261,6 +278,7 @@ def run(
     max_records: int = 10_000,
     poll_timeout_s: float = 0.2,
     table_writer: Callable[[str], Writer] | None = None,
+    until: Callable[[Runner], bool] | None = None,
 ) -> RunStats:
     """Run ``job`` as one worker of its consumer group until stopped (see :class:`Runner`)."""
     runner = Runner(
@@ -273,4 +291,4 @@ def run(
         poll_timeout_s=poll_timeout_s,
         table_writer=table_writer,
     )
-    return runner.run(stop_after=stop_after, max_idle_polls=max_idle_polls, flush_on_stop=flush_on_stop)
+    return runner.run(stop_after=stop_after, max_idle_polls=max_idle_polls, flush_on_stop=flush_on_stop, until=until)
