@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from laketown.streams.processor import WindowOperator, count, max, mean, tumbling
+from laketown.streams.processor import WindowOperator, tumbling
+from laketown.streams.processor import aggregations as agg
 from laketown.streams.processor.decode import JsonDecoder
 
 KEYS = 10_000
@@ -44,7 +45,7 @@ def make_events(n: int, seed: int = 0) -> pa.Table:
 def _operator() -> WindowOperator:
     return WindowOperator(
         tumbling("1m"),
-        {"n": count(), "mean": mean("value"), "max": max("value")},
+        {"n": agg.count(), "mean": agg.mean("value"), "max": agg.max("value")},
         key="key",
         out_of_orderness=OOO_MS + 1_000,
         time_column="ts",
@@ -114,29 +115,33 @@ def run_duckdb(events: pa.Table, threads: int | None) -> tuple[float, pa.Table]:
 
 def run_bytewax(events: pa.Table) -> tuple[float, int] | str:
     try:
-        from datetime import datetime, timedelta, timezone
+        from datetime import UTC, datetime, timedelta
 
         import bytewax.operators as op
         from bytewax.dataflow import Dataflow
-        from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
+        from bytewax.operators.windowing import (
+            EventClock,
+            TumblingWindower,
+            fold_window,
+        )
         from bytewax.testing import TestingSource, run_main
     except ImportError as e:
         return f"not installable: {e}"
     keys = events["key"].to_pylist()
-    ts = [datetime.fromtimestamp(t / 1000, tz=timezone.utc) for t in events["ts"].to_pylist()]
+    ts = [datetime.fromtimestamp(t / 1000, tz=UTC) for t in events["ts"].to_pylist()]
     values = events["value"].to_pylist()
     data = [(str(k), v, t) for k, v, t in zip(keys, values, ts)]
     flow = Dataflow("bench_windows")
     up = op.input("in", flow, TestingSource(data, batch_size=10_000))
     keyed = op.key_on("key", up, lambda x: x[0])
     clock = EventClock(lambda x: x[2], wait_for_system_duration=timedelta(milliseconds=OOO_MS + 1_000))
-    windower = TumblingWindower(length=timedelta(minutes=1), align_to=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    windower = TumblingWindower(length=timedelta(minutes=1), align_to=datetime(2026, 1, 1, tzinfo=UTC))
 
     def fold(acc, x):
-        return (acc[0] + 1, acc[1] + x[1], acc[2] if acc[2] >= x[1] else x[1])
+        return (acc[0] + 1, acc[1] + x[1], max(acc[2], x[1]))
 
     def merge(a, b):
-        return (a[0] + b[0], a[1] + b[1], a[2] if a[2] >= b[2] else b[2])
+        return (a[0] + b[0], a[1] + b[1], max(a[2], b[2]))
 
     win = fold_window("w", keyed, clock, windower, lambda: (0, 0.0, -math.inf), fold, merge)
     rows: list = []
@@ -198,7 +203,7 @@ def main() -> None:
     _emit({"step": "duckdb-1-thread", **variants[-1]})
 
     records = json_records(events.slice(0, n_json))
-    jwall, jout = run_laketown_json(records, args.batch)
+    jwall, _jout = run_laketown_json(records, args.batch)
     variants.append({"name": "laketown-json-decode+window", "events": n_json, "wall_s": round(jwall, 3),
                      "events_per_s": round(n_json / jwall)})
     _emit({"step": "laketown-json", **variants[-1]})

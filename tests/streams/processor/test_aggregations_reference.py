@@ -76,7 +76,7 @@ def _reference(table, assigner, key):
             "avg": float(temps.mean()) if len(temps) else None,
             "sd": float(temps.std(ddof=1)) if len(temps) > 1 else None,
             # ties on time: first by arrival for first, last by arrival for last
-            "first_seq": [s for s, t in zip(seqs, times) if t == tmin][0],
+            "first_seq": next(s for s, t in zip(seqs, times) if t == tmin),
             "last_seq": [s for s, t in zip(seqs, times) if t == tmax][-1],
             "median": float(np.median(temps)) if len(temps) else None,
             "sumsq": float((temps**2).sum()),

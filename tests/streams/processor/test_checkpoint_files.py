@@ -9,7 +9,11 @@ import pytest
 
 from laketown.errors import ConfigError
 from laketown.streams.processor import count, tumbling
-from laketown.streams.processor.checkpoints import Checkpoint, CheckpointError, CheckpointStore
+from laketown.streams.processor.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointStore,
+)
 from laketown.streams.processor.job import Job
 
 

@@ -1,6 +1,5 @@
 """Key encoding, batch JSON decoding, map/filter steps and the stream-table lookup join."""
 
-import json
 
 import numpy as np
 import pyarrow as pa

@@ -1,13 +1,19 @@
 """Window assignment: epoch (UTC) alignment and which window an event on a boundary falls in."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from laketown.errors import ConfigError
-from laketown.streams.processor import WindowOperator, count, parse_duration, sliding, tumbling
+from laketown.streams.processor import (
+    WindowOperator,
+    count,
+    parse_duration,
+    sliding,
+    tumbling,
+)
 
 MIN = 60_000
 
@@ -78,7 +84,7 @@ def test_left_closed_window_fires_when_watermark_reaches_end_and_boundary_event_
     assert op.process(_batch([10_000, 59_999])).results.num_rows == 0
     out = op.process(_batch([60_000]))
     assert out.results.select(["window_start", "n", "is_update"]).to_pylist() == [
-        {"window_start": datetime(1970, 1, 1, tzinfo=timezone.utc), "n": 2, "is_update": False}
+        {"window_start": datetime(1970, 1, 1, tzinfo=UTC), "n": 2, "is_update": False}
     ]
     late = op.process(_batch([59_999])).late  # the window fired; no lateness allowed
     assert late.column("late_reason").to_pylist() == ["too late: after window end + allowed lateness"]

@@ -17,8 +17,17 @@ from laketown.streams.processor.aggregations import (
     stddev,
     sum,
 )
-from laketown.streams.processor.window_operator import EVENT_TIME, WindowOperator, WindowOutput
-from laketown.streams.processor.windows import WindowAssigner, parse_duration, sliding, tumbling
+from laketown.streams.processor.window_operator import (
+    EVENT_TIME,
+    WindowOperator,
+    WindowOutput,
+)
+from laketown.streams.processor.windows import (
+    WindowAssigner,
+    parse_duration,
+    sliding,
+    tumbling,
+)
 
 __all__ = [
     "EVENT_TIME",

@@ -382,17 +382,17 @@ def count(column: str | None = None) -> Count:
     return Count(column)
 
 
-def sum(column: str) -> Sum:  # noqa: A001 - the aggregate's own name
+def sum(column: str) -> Sum:
     """Sum of ``column``."""
     return Sum(column)
 
 
-def min(column: str) -> Min:  # noqa: A001
+def min(column: str) -> Min:
     """Minimum of ``column``."""
     return Min(column)
 
 
-def max(column: str) -> Max:  # noqa: A001
+def max(column: str) -> Max:
     """Maximum of ``column``."""
     return Max(column)
 

@@ -36,13 +36,13 @@ Writer = Callable[[pa.Table], Any]
 class Sink:
     """Where a job's results go. ``open`` is called once by the runner before the first write."""
 
-    def open(self, backend: Any, table_writer: Callable[[str], Writer] | None) -> None:  # noqa: B027
+    def open(self, backend: Any, table_writer: Callable[[str], Writer] | None) -> None:
         """Connect to what the sink writes into."""
 
     def write(self, table: pa.Table) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Release what ``open`` took."""
 
 
@@ -273,4 +273,4 @@ def concat(parts: list[pa.Table]) -> pa.Table | None:
     return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
 
 
-__all__ = ["Job", "PartitionProcessor", "Sink", "CallbackSink", "StreamSink", "TableSink", "concat"]
+__all__ = ["CallbackSink", "Job", "PartitionProcessor", "Sink", "StreamSink", "TableSink", "concat"]

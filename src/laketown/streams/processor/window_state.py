@@ -13,7 +13,7 @@ class WindowState:
     """State of one window: ``keys`` (sorted int64 key ids) and, aligned with them, one state
     per aggregation plus ``dirty`` (changed since the last result went out)."""
 
-    __slots__ = ("start", "keys", "states", "dirty", "fired")
+    __slots__ = ("dirty", "fired", "keys", "start", "states")
 
     def __init__(self, start: int, aggs: Sequence[Aggregation]):
         self.start = start

@@ -26,7 +26,7 @@ _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|min|m|h|d|w)\s*$")
 
 
-def parse_duration(value: str | int | float, what: str = "duration") -> int:
+def parse_duration(value: str | float, what: str = "duration") -> int:
     """Duration -> whole milliseconds: ``"500ms"``, ``"30s"``, ``"1m"``, ``"2h"``, ``"7d"``, ``"1w"``
     or a number of milliseconds."""
     if isinstance(value, bool):
