@@ -131,7 +131,8 @@ def test_second_worker_takes_over_partitions_of_a_killed_worker(tmp_path, refere
             if writers >= {a.pid, b.pid}:
                 break
             assert time.monotonic() < deadline, f"workers did not both checkpoint: {writers}"
-            assert a.poll() is None and b.poll() is None
+            for w in (a, b):
+                assert w.poll() is None, f"worker exited {w.returncode}: {w.communicate()[1][-3000:]}"
             time.sleep(0.05)
         os.kill(a.pid, signal.SIGKILL)
         a.wait(timeout=10)

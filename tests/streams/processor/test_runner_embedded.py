@@ -107,3 +107,24 @@ def test_second_run_resumes_after_the_checkpoint_without_repeating_output(tmp_pa
     assert [(int(r["window_start"].timestamp() * 1000) - T0, r["n"]) for r in rows] == [
         (0, 60), (60_000, 60), (120_000, 60), (180_000, 20)
     ]
+
+
+def test_idle_partition_watermark_follows_the_busy_ones_when_asked(tmp_path):
+    backend = _backend(tmp_path, partitions=2)
+    with backend.producer("iot") as p:
+        p.produce_json([{"device": "quiet", "ts": T0 + 1_000}], partition=1)
+        p.produce_json([{"device": "busy", "ts": T0 + i * 1_000} for i in range(200)], partition=0)
+
+    def job(idle):
+        got: list[pa.Table] = []
+        j = (
+            Job(f"idle-{idle}", source="iot")
+            .decode_json(time_field="ts")
+            .window(tumbling("1m"), key="device", aggs={"n": count()}, idle_timeout=idle)
+            .to_callback(got.append)
+        )
+        run(j, backend, tmp_path / "ckpt", max_idle_polls=3, poll_timeout_s=0.05)
+        return {r["device"] for r in pa.concat_tables(got).to_pylist()} if got else set()
+
+    assert job(None) == {"busy"}  # the quiet partition's window waits for its own next record
+    assert job(0) == {"busy", "quiet"}

@@ -28,7 +28,7 @@ from laketown.streams.processor.decode import JsonDecoder
 from laketown.streams.processor.lookups import LookupJoin
 from laketown.streams.processor.transforms import Filter, Map
 from laketown.streams.processor.window_operator import EVENT_TIME, WindowOperator
-from laketown.streams.processor.windows import WindowAssigner
+from laketown.streams.processor.windows import WindowAssigner, parse_duration
 
 Writer = Callable[[pa.Table], Any]
 
@@ -127,6 +127,7 @@ class Job:
         self.decoder: JsonDecoder | None = None
         self.steps: list[Callable[[pa.Table], pa.Table]] = []
         self.window_spec: dict[str, Any] | None = None
+        self.idle_timeout_s: float | None = None
         self.sinks: list[Sink] = []
         self.late_sinks: list[Sink] = []
         self.error_sinks: list[Sink] = []
@@ -179,15 +180,23 @@ class Job:
         key: str | Sequence[str] = (),
         lateness: str | int = 0,
         out_of_orderness: str | int = 0,
+        idle_timeout: str | int | None = None,
     ) -> Job:
         """Keyed event-time windows; results have the key columns, ``window_start``,
-        ``window_end``, the aggregates and ``is_update``."""
+        ``window_end``, the aggregates and ``is_update``.
+
+        Each input partition has its own watermark, so records of one group key should share a
+        partition (key the produced records by it). ``idle_timeout``: a partition that brings no
+        record for that long (wall clock) has its watermark moved up to the highest watermark of
+        the worker's other partitions, so its windows fire instead of waiting for new data
+        (results then depend on timing; off by default)."""
         if self.window_spec is not None:
             raise ConfigError("a job has one window step; chain another job on its output stream for more")
         spec = {"window": window, "aggs": dict(aggs), "key": key, "lateness": lateness,
                 "out_of_orderness": out_of_orderness}
         WindowOperator(**spec)  # fail now, not in the runner, on a bad definition
         self.window_spec = spec
+        self.idle_timeout_s = None if idle_timeout is None else parse_duration(idle_timeout, "idle timeout") / 1000
         return self
 
     # -- sinks ----------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class _Task:
     late: list[pa.Table] = field(default_factory=list)
     errors: list[pa.Table] = field(default_factory=list)
     changed: bool = False
+    last_record_at: float = field(default_factory=time.monotonic)
 
 
 class Runner:
@@ -94,6 +95,7 @@ class Runner:
         self.tasks: dict[int, _Task] = {}
         self.consumer: Consumer | None = None
         self._stop = threading.Event()
+        self._skipped: dict[int, int] = {}  # first offset read while another worker held the partition
 
     def caught_up(self) -> bool:
         """Every partition of the source is owned by a live worker's checkpoints up to its end
@@ -138,6 +140,8 @@ class Runner:
                     idle += 1
                     if max_idle_polls is not None and idle >= max_idle_polls:
                         break
+                if self.job.idle_timeout_s is not None:
+                    self._advance_idle(self.job.idle_timeout_s)
                 due_batches = self.checkpoint_every_batches is not None and batches >= self.checkpoint_every_batches
                 if due_batches or time.monotonic() - last_ckpt >= self.checkpoint_every_s:
                     self.checkpoint()
@@ -187,6 +191,9 @@ class Runner:
                 self._deliver(partition, ckpt.seq, ckpt.results, ckpt.late, ckpt.errors)
                 self.store.mark_delivered(partition, ckpt.seq)
             self.consumer.seek(partition, ckpt.next_offset)
+        elif partition in self._skipped:
+            self.consumer.seek(partition, self._skipped[partition])
+        self._skipped.pop(partition, None)
         self.tasks[partition] = task
         self.stats.partitions.add(partition)
         return task
@@ -197,7 +204,10 @@ class Runner:
             sub = records if parts[0] == parts[-1] and (parts == p).all() else records.filter(pa.array(parts == p))
             task = self.tasks.get(p) or self._adopt(p)
             if task is None:
-                continue  # another worker still owns it; we seek back when we get it
+                # another worker still holds it; read these records again once we own it
+                first = int(sub.column("offset")[0].as_py())
+                self._skipped[p] = min(first, self._skipped.get(p, first))
+                continue
             offsets = sub.column("offset").to_numpy()
             if task.next_offset is not None:
                 if offsets[0] > task.next_offset:
@@ -212,11 +222,27 @@ class Runner:
                     offsets = sub.column("offset").to_numpy()
             results, late, errors = task.processor.process(sub)
             task.next_offset = int(offsets[-1]) + 1
+            task.last_record_at = time.monotonic()
             task.changed = True
             self.stats.records += sub.num_rows
             for bucket, t in ((task.results, results), (task.late, late), (task.errors, errors)):
                 if t is not None and t.num_rows:
                     bucket.append(t)
+
+    def _advance_idle(self, timeout_s: float) -> None:
+        """Move idle partitions' watermarks up to the highest of the others (their windows fire)."""
+        ops = {p: t.processor.operator for p, t in self.tasks.items() if t.processor.operator is not None}
+        if len(ops) < 2:
+            return
+        now = time.monotonic()
+        top = max(op.watermark.current for op in ops.values())
+        for p, op in ops.items():
+            task = self.tasks[p]
+            if now - task.last_record_at >= timeout_s and op.watermark.current < top:
+                fired = op.advance_watermark(top)
+                task.changed = True
+                if fired.num_rows:
+                    task.results.append(fired)
 
     # -- checkpoints ----------------------------------------------------------------------------
 
