@@ -17,6 +17,8 @@ from laketown.streams.processor.aggregations import (
     stddev,
     sum,
 )
+from laketown.streams.processor.job import Job
+from laketown.streams.processor.runner import Runner, RunStats, run
 from laketown.streams.processor.window_operator import (
     EVENT_TIME,
     WindowOperator,
@@ -32,6 +34,9 @@ from laketown.streams.processor.windows import (
 __all__ = [
     "EVENT_TIME",
     "Aggregation",
+    "Job",
+    "RunStats",
+    "Runner",
     "WindowAssigner",
     "WindowOperator",
     "WindowOutput",
@@ -43,6 +48,7 @@ __all__ = [
     "mean",
     "min",
     "parse_duration",
+    "run",
     "sliding",
     "stddev",
     "sum",
