@@ -190,13 +190,25 @@ class Runner:
             if self.store.delivered(partition) < ckpt.seq:
                 self._deliver(partition, ckpt.seq, ckpt.results, ckpt.late, ckpt.errors)
                 self.store.mark_delivered(partition, ckpt.seq)
-            self.consumer.seek(partition, ckpt.next_offset)
-        elif partition in self._skipped:
-            self.consumer.seek(partition, self._skipped[partition])
+        start = ckpt.next_offset if ckpt is not None else self._skipped.get(partition)
+        if start is not None and not self._seek(partition, start):
+            return None
         self._skipped.pop(partition, None)
         self.tasks[partition] = task
         self.stats.partitions.add(partition)
         return task
+
+    def _seek(self, partition: int, offset: int) -> bool:
+        """Seek, or give the partition up if the group just moved it away."""
+        assert self.consumer is not None
+        try:
+            self.consumer.seek(partition, offset)
+            return True
+        except StreamError as e:
+            log.info("job %s: partition %d moved while seeking (%s)", self.job.name, partition, e)
+            self.tasks.pop(partition, None)
+            self.store.unlock(partition)
+            return False
 
     def _process(self, records: pa.Table) -> None:
         parts = records.column("partition").to_numpy()
@@ -211,9 +223,7 @@ class Runner:
             offsets = sub.column("offset").to_numpy()
             if task.next_offset is not None:
                 if offsets[0] > task.next_offset:
-                    # the consumer is ahead of the checkpoint: read the gap first
-                    assert self.consumer is not None
-                    self.consumer.seek(p, task.next_offset)
+                    self._seek(p, task.next_offset)  # the consumer is ahead of the checkpoint: read the gap first
                     continue
                 if offsets[0] < task.next_offset:
                     sub = sub.filter(pc.greater_equal(sub.column("offset"), task.next_offset))
