@@ -3,6 +3,7 @@
 file per (partition, checkpoint), so a re-delivered checkpoint overwrites its own file."""
 
 import argparse
+import logging
 import os
 import signal
 from pathlib import Path
@@ -69,6 +70,10 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=out / f"worker-{os.getpid()}.log", level=logging.INFO,
+        format="%(relativeCreated)d %(message)s",
+    )
     job = build(args.job, out, args.die_in_map_after, args.die_in_sink_after)
     backend = EmbeddedStreams(args.root, session_timeout_s=1.5)
     stats = run(

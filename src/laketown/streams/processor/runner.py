@@ -95,7 +95,6 @@ class Runner:
         self.tasks: dict[int, _Task] = {}
         self.consumer: Consumer | None = None
         self._stop = threading.Event()
-        self._skipped: dict[int, int] = {}  # first offset read while another worker held the partition
 
     def caught_up(self) -> bool:
         """Every partition of the source is owned by a live worker's checkpoints up to its end
@@ -190,19 +189,24 @@ class Runner:
             if self.store.delivered(partition) < ckpt.seq:
                 self._deliver(partition, ckpt.seq, ckpt.results, ckpt.late, ckpt.errors)
                 self.store.mark_delivered(partition, ckpt.seq)
-        start = ckpt.next_offset if ckpt is not None else self._skipped.get(partition)
-        if start is not None and not self._seek(partition, start):
+        # no checkpoint: nothing of this partition was ever processed, so read it from the start
+        # whatever the reader's position (records may have been read while another worker held it)
+        start: int | str = ckpt.next_offset if ckpt is not None else "earliest"
+        if not self._seek(partition, start):
             return None
-        self._skipped.pop(partition, None)
+        log.info(
+            "job %s: partition %d adopted at checkpoint %s, offset %s",
+            self.job.name, partition, task.seq, start,
+        )
         self.tasks[partition] = task
         self.stats.partitions.add(partition)
         return task
 
-    def _seek(self, partition: int, offset: int) -> bool:
+    def _seek(self, partition: int, offset: int | str) -> bool:
         """Seek, or give the partition up if the group just moved it away."""
         assert self.consumer is not None
         try:
-            self.consumer.seek(partition, offset)
+            self.consumer.seek(partition, offset)  # type: ignore[arg-type]
             return True
         except StreamError as e:
             log.info("job %s: partition %d moved while seeking (%s)", self.job.name, partition, e)
@@ -216,10 +220,9 @@ class Runner:
             sub = records if parts[0] == parts[-1] and (parts == p).all() else records.filter(pa.array(parts == p))
             task = self.tasks.get(p) or self._adopt(p)
             if task is None:
-                # another worker still holds it; read these records again once we own it
-                first = int(sub.column("offset")[0].as_py())
-                self._skipped[p] = min(first, self._skipped.get(p, first))
-                continue
+                log.info("job %s: partition %d held by another worker; skipping offsets from %s",
+                         self.job.name, p, sub.column("offset")[0].as_py())
+                continue  # another worker still holds it; adopting seeks back to its checkpoint
             offsets = sub.column("offset").to_numpy()
             if task.next_offset is not None:
                 if offsets[0] > task.next_offset:
@@ -263,6 +266,7 @@ class Runner:
         commit: dict[int, int] = {}
         for p, task in list(self.tasks.items()):
             if p not in assigned:
+                log.info("job %s: partition %d revoked before its checkpoint", self.job.name, p)
                 del self.tasks[p]
                 self.store.unlock(p)
                 continue
