@@ -177,7 +177,8 @@ class Runner:
 
     def _adopt(self, partition: int) -> _Task | None:
         """Own ``partition``: lock it, restore its checkpoint, re-deliver undelivered outputs,
-        seek to its checkpointed offset. None while another live worker still holds it."""
+        seek to its checkpointed offset (or its start). None while another live worker still
+        holds it (its records are then left unread: the next adoption seeks back)."""
         assert self.consumer is not None
         if not self.store.lock(partition):
             return None
@@ -218,11 +219,12 @@ class Runner:
         parts = records.column("partition").to_numpy()
         for p in np.unique(parts).tolist():
             sub = records if parts[0] == parts[-1] and (parts == p).all() else records.filter(pa.array(parts == p))
-            task = self.tasks.get(p) or self._adopt(p)
+            task = self.tasks.get(p)
             if task is None:
-                log.info("job %s: partition %d held by another worker; skipping offsets from %s",
-                         self.job.name, p, sub.column("offset")[0].as_py())
-                continue  # another worker still holds it; adopting seeks back to its checkpoint
+                # adopting seeks the partition to its checkpoint (or its start): these records
+                # were read from wherever the reader stood, so read again from there
+                self._adopt(p)
+                continue
             offsets = sub.column("offset").to_numpy()
             if task.next_offset is not None:
                 if offsets[0] > task.next_offset:
