@@ -11,7 +11,9 @@ only the outputs of the very checkpoint being delivered at the crash may reach s
 
 Several worker processes of one job share a consumer group and a checkpoint folder: the backend
 splits partitions between them, and a per-partition lock file keeps two live workers from
-owning one partition; when a worker dies its partitions move, with their checkpoints.
+owning one partition; when a worker dies its partitions move, with their checkpoints. The lock
+is an ``flock``: it fences processes on one machine (or on a shared folder whose file system
+honours ``flock``); workers on several machines need such a shared checkpoint folder.
 """
 
 from __future__ import annotations
