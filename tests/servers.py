@@ -489,3 +489,16 @@ def pytest_runtest_makereport(item, call):
         if server and server not in shown and server in _SERVER_LOGS:
             shown.add(server)
             report.sections.append((f"{server} log (tail)", _tail(_SERVER_LOGS[server], 80)))
+
+
+# --------------------------------------------------------------------------- Tansu (Kafka protocol)
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory):
+    """A Tansu broker (Kafka protocol) for the whole session: 127.0.0.1, free port, memory storage."""
+    from laketown.streams.tansu import TansuBroker
+
+    broker = TansuBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    yield broker
+    broker.stop()

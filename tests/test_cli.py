@@ -64,7 +64,7 @@ def test_errors_are_one_clear_line_and_exit_2(demo_ws):
     assert out.returncode == 2
     assert "error:" in out.stderr and "read_csv" in out.stderr and "Traceback" not in out.stderr
     out = run(ws, "table", "show", "raw.nope", check=False)
-    assert out.returncode == 2 and "tables in raw: sample_orders" in out.stderr
+    assert out.returncode == 2 and "tables in raw: " in out.stderr and " sample_orders" in out.stderr
 
 
 def test_init_creates_workspace_and_config(tmp_path):
@@ -77,3 +77,18 @@ def test_help_explains_commands(tmp_path):
     out = run(tmp_path, "--help").stdout
     for cmd in ("demo", "serve", "sql", "tables", "table", "init"):
         assert cmd in out
+
+
+def test_stream_to_table_with_sink_start(tmp_path):
+    ws = tmp_path / "s"
+    run(ws, "stream", "create", "events", "--partitions", "2")
+    run(ws, "stream", "produce", "events", input='{"id": 1, "kind": "a"}\n{"id": 2, "kind": "b"}\nnot json\n')
+    out = run(ws, "sink", "start", "events", "raw.events", "--idle-exit", "1", "--buffer-seconds", "0.2")
+    assert "created raw.events" in out.stderr
+    stats = json.loads(out.stdout[out.stdout.index("{"):])
+    assert stats["records_written"] == 2 and stats["dead_letters"] == 1
+    rows = run(ws, "sql", "SELECT id, kind FROM raw.events ORDER BY id", "-f", "csv").stdout.splitlines()
+    assert rows == ['"id","kind"', '1,"a"', '2,"b"']
+    # a second run finds nothing new: exactly once
+    out = run(ws, "sink", "start", "events", "raw.events", "--idle-exit", "0.5")
+    assert json.loads(out.stdout[out.stdout.index("{"):])["records_written"] == 0

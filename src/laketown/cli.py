@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 table_app = typer.Typer(help="Inspect one lake table.", no_args_is_help=True)
 app.add_typer(table_app, name="table")
+sink_app = typer.Typer(help="Deliver streams into lake tables, exactly once (Firehose).", no_args_is_help=True)
+app.add_typer(sink_app, name="sink")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -149,15 +151,63 @@ def sql(
         err_console.print(f"[yellow]showing the first {res.table.num_rows} rows; raise --max-rows for more[/]")
 
 
+@sink_app.command("start")
+def sink_start(
+    stream: Annotated[str, typer.Argument(help="The stream to read.")],
+    table: Annotated[str, typer.Argument(help="The lake table to write, ZONE.TABLE (created from the first records if missing).")],
+    partitions: Annotated[str | None, typer.Option(help="Comma-separated partitions (default: all).")] = None,
+    buffer_records: Annotated[int, typer.Option(help="Commit after this many records...")] = 100_000,
+    buffer_mb: Annotated[float, typer.Option(help="...or this many MB of values...")] = 16.0,
+    buffer_seconds: Annotated[float, typer.Option(help="...or this many seconds, whichever comes first.")] = 1.0,
+    dead_letter_table: Annotated[str, typer.Option(help="Where bad records go.")] = "raw.dead_letters",
+    ignore_unknown_fields: Annotated[bool, typer.Option(help="Drop JSON fields the table lacks instead of dead-lettering.")] = False,
+    name: Annotated[str | None, typer.Option(help="Job name shown in the console (default derived).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: run until Ctrl-C).")] = None,
+    idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without records.")] = None,
+) -> None:
+    """Run a delivery sink: JSON records of STREAM into TABLE, offsets committed with the data.
+
+    A restarted sink resumes where the table says it stopped: no gap, no duplicate. Records that
+    do not fit the table's schema go to the dead-letter table with the reason."""
+    from laketown.streams.delivery import DeliverySink, infer_table_schema
+
+    ws = open_workspace()
+    if not ws.lake.exists(table):
+        schema = infer_table_schema(ws.streams, stream)
+        ws.lake.create_table(table, schema=schema)
+        err_console.print(f"created {table} from the first records of {stream}: "
+                          + ", ".join(f"{f.name} {f.type}" for f in schema))
+    parts = [int(p) for p in partitions.split(",")] if partitions else None
+    sink = DeliverySink(ws.lake, ws.streams, stream, table, partitions=parts, buffer_records=buffer_records,
+                        buffer_bytes=int(buffer_mb * (1 << 20)), buffer_seconds=buffer_seconds,
+                        dead_letter_table=dead_letter_table,
+                        unknown_fields="ignore" if ignore_unknown_fields else "error", name=name)
+    err_console.print(f"sink {sink.name}: {stream} partitions {sink.partitions} -> {table} (Ctrl-C stops)")
+    try:
+        stats = sink.run(max_seconds=max_seconds, idle_exit_s=idle_exit)
+    except KeyboardInterrupt:
+        sink.close()
+        stats = sink.stats
+    console.print_json(json.dumps({"sink": sink.name, **stats.as_dict()}, default=str))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default server.host = 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default server.port = 8000).")] = None,
 ) -> None:
     """Serve the console and the REST API."""
-    from laketown.server import serve as run_server
+    serve_workspace(open_workspace(), host=host, port=port)
 
-    run_server(open_workspace(), host=host, port=port)
+
+def serve_workspace(ws: Any, host: str | None = None, port: int | None = None) -> None:
+    """Serve the console, the platform API and every app's API and page."""
+    from laketown.apps import mount_all
+    from laketown.server import create_app, serve as run_server
+
+    app = create_app(ws)
+    mount_all(app, ws)
+    run_server(ws, host=host, port=port, app=app)
 
 
 @app.command()
@@ -173,13 +223,22 @@ def demo(
     summary = run_demo(ws, console)
     console.print_json(json.dumps(summary, default=str))
     if not no_serve:
-        from laketown.server import serve as run_server
+        from laketown.demo import LiveFeed
 
-        run_server(ws, host=host, port=port)
+        feed = LiveFeed(ws).start()
+        console.print("live order events flow into raw.sample_order_events while the console is served")
+        try:
+            serve_workspace(ws, host=host, port=port)
+        finally:
+            feed.stop()
 
 
 def _mount_subcommands() -> None:
-    for name, (target, help_text) in SUBCOMMANDS.items():
+    from laketown.apps import APPS
+
+    groups = dict(SUBCOMMANDS)
+    groups.update({spec.name: (spec.cli, f"The {spec.title} app.") for spec in APPS if spec.cli})
+    for name, (target, help_text) in groups.items():
         module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)
@@ -196,5 +255,5 @@ def main() -> None:
     try:
         app()
     except LaketownError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None

@@ -16,6 +16,7 @@ from laketown.config import CONFIG_FILE, Settings, load_settings
 from laketown.errors import ConfigError
 
 if TYPE_CHECKING:
+    from laketown.governance import Governance
     from laketown.lake import Lake, LakeTable
     from laketown.sql import QueryResult, SqlEngine
     from laketown.streams.base import StreamBackend
@@ -70,13 +71,22 @@ class Workspace:
     def lake(self) -> Lake:
         from laketown.lake import Lake
 
-        return Lake(self.settings)
+        lake = Lake(self.settings)
+        lake.write_hooks.append(self.governance.on_write)  # audit and catalog statistics
+        return lake
+
+    @cached_property
+    def governance(self) -> Governance:
+        """Principals, API keys, policies, tags and audit, stored in ``<workspace>/governance.db``."""
+        from laketown.governance import Governance
+
+        return Governance(self)
 
     @cached_property
     def sql_engine(self) -> SqlEngine:
         from laketown.sql import SqlEngine
 
-        return SqlEngine(self.lake, self.settings)
+        return SqlEngine(self.lake, self.settings, policy=self.governance)
 
     @cached_property
     def streams(self) -> StreamBackend:
@@ -108,7 +118,7 @@ class Workspace:
         return path
 
     def close(self) -> None:
-        for name in ("sql_engine", "lake", "streams"):
+        for name in ("sql_engine", "lake", "streams", "governance"):
             part = self.__dict__.pop(name, None)
             if part is not None:
                 part.close()

@@ -16,21 +16,38 @@ import pytest
 from laketown.streams.backends.embedded import EmbeddedStreams
 from laketown.streams.delivery import DeliverySink, committed_offsets
 
+#: seconds without records after which a test sink stops (Kafka needs a moment to start fetching)
+IDLE = 2.0
 WORKER = Path(__file__).with_name("sink_worker.py")
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("device", pa.string()),
                     pa.field("temp", pa.float64()), pa.field("ts", pa.timestamp("us", tz="UTC"))])
 
 
 @pytest.fixture
-def setup(ws):
+def setup(ws, streams, stream_name):
+    """A 3-partition stream on each backend and the table it is delivered to."""
+    streams.create_stream(stream_name, partitions=3)
+    ws.lake.create_table("raw.readings", schema=SCHEMA, partition_by=["day(ts)"])
+    streams.test_stream = stream_name
+    return ws, streams
+
+
+@pytest.fixture
+def embedded_setup(ws):
+    """The same on the embedded log, for tests that kill sink processes."""
     streams = EmbeddedStreams(ws.path / "streams")
     streams.create_stream("readings", partitions=3)
+    streams.test_stream = "readings"
     ws.lake.create_table("raw.readings", schema=SCHEMA, partition_by=["day(ts)"])
     return ws, streams
 
 
+def sink(ws, streams, **kw):
+    return DeliverySink(ws.lake, streams, streams.test_stream, "raw.readings", **kw)
+
+
 def produce(streams, start, n, batch=500):
-    with streams.producer("readings") as prod:
+    with streams.producer(streams.test_stream) as prod:
         for lo in range(start, start + n, batch):
             rows = [{"id": i, "device": f"d{i % 7}", "temp": 20 + (i % 10) / 10,
                      "ts": f"2026-05-0{1 + i % 3}T10:00:00Z"} for i in range(lo, min(lo + batch, start + n))]
@@ -44,12 +61,11 @@ def ids(ws):
 def test_delivers_every_record_once_and_records_offsets(setup):
     ws, streams = setup
     produce(streams, 0, 5000)
-    sink = DeliverySink(ws.lake, streams, "readings", "raw.readings", buffer_records=1000, buffer_seconds=0.2)
-    stats = sink.run(idle_exit_s=0.5)
+    stats = sink(ws, streams, buffer_records=1000, buffer_seconds=0.2).run(idle_exit_s=IDLE)
     got = ids(ws)
     assert sorted(got) == list(range(5000))
     assert stats.records_written == 5000
-    offsets = committed_offsets(ws.table("raw.readings"), "readings")
+    offsets = committed_offsets(ws.table("raw.readings"), streams.test_stream)
     assert sum(offsets.values()) == 5000  # next offset per partition == records per partition
     assert ws.sql("SELECT count(DISTINCT id) AS n FROM raw.readings").column("n")[0].as_py() == 5000
 
@@ -57,15 +73,15 @@ def test_delivers_every_record_once_and_records_offsets(setup):
 def test_restart_resumes_from_the_table(setup):
     ws, streams = setup
     produce(streams, 0, 1000)
-    DeliverySink(ws.lake, streams, "readings", "raw.readings", buffer_seconds=0.2).run(idle_exit_s=0.3)
+    sink(ws, streams, buffer_seconds=0.2).run(idle_exit_s=IDLE)
     produce(streams, 1000, 700)
-    DeliverySink(ws.lake, streams, "readings", "raw.readings", buffer_seconds=0.2).run(idle_exit_s=0.3)
+    sink(ws, streams, buffer_seconds=0.2).run(idle_exit_s=IDLE)
     assert sorted(ids(ws)) == list(range(1700))
 
 
 def test_bad_records_go_to_dead_letters_and_the_sink_goes_on(setup):
     ws, streams = setup
-    with streams.producer("readings") as prod:
+    with streams.producer(streams.test_stream) as prod:
         prod.produce([
             b'{"id": 1, "device": "a", "temp": 1.5}',
             b"{not json",
@@ -74,18 +90,17 @@ def test_bad_records_go_to_dead_letters_and_the_sink_goes_on(setup):
             b'{"id": 5, "device": "c", "colour": "red"}',
             b'{"id": 6, "device": "d", "temp": 2.5}',
         ], partition=0)
-    sink = DeliverySink(ws.lake, streams, "readings", "raw.readings", buffer_seconds=0.1)
-    sink.run(idle_exit_s=0.3)
+    sink(ws, streams, buffer_seconds=0.1).run(idle_exit_s=IDLE)
     assert sorted(ids(ws)) == [1, 6]
-    dead = ws.table("raw.dead_letters").scan().sort_by("offset").to_pylist()
-    assert [d["offset"] for d in dead] == [1, 2, 3, 4]
+    dead = ws.table("raw.dead_letters").scan().sort_by("source_offset").to_pylist()
+    assert [d["source_offset"] for d in dead] == [1, 2, 3, 4]
     reasons = [d["error"] for d in dead]
     assert "JSONDecodeError" in reasons[0]
     assert "id" in reasons[1] and "id" in reasons[2] and "colour" in reasons[3]
     assert dead[0]["value"] == b"{not json" and dead[0]["table"] == "raw.readings"
     # the sink moved past the bad records: a restart delivers only what is new
     produce(streams, 100, 10)
-    DeliverySink(ws.lake, streams, "readings", "raw.readings", buffer_seconds=0.1).run(idle_exit_s=0.3)
+    sink(ws, streams, buffer_seconds=0.1).run(idle_exit_s=IDLE)
     assert sorted(ids(ws)) == [1, 6] + list(range(100, 110))
     assert ws.table("raw.dead_letters").count() == 4
 
@@ -99,8 +114,8 @@ def test_transform_runs_on_each_batch(setup):
 
         return t.set_column(t.schema.get_field_index("temp"), "temp", pc.add(pc.multiply(t["temp"], 1.8), 32))
 
-    DeliverySink(ws.lake, streams, "readings", "raw.readings", transform=to_fahrenheit,
-                 buffer_seconds=0.1).run(idle_exit_s=0.3)
+    sink(ws, streams, transform=to_fahrenheit,
+                 buffer_seconds=0.1).run(idle_exit_s=IDLE)
     temps = ws.table("raw.readings").scan("id = 0").column("temp").to_pylist()
     assert temps == [pytest.approx(68.0)]
 
@@ -108,10 +123,10 @@ def test_transform_runs_on_each_batch(setup):
 def test_sinks_on_partition_sets_together_deliver_once(setup):
     ws, streams = setup
     produce(streams, 0, 3000)
-    a = DeliverySink(ws.lake, streams, "readings", "raw.readings", partitions=[0], buffer_seconds=0.1)
-    b = DeliverySink(ws.lake, streams, "readings", "raw.readings", partitions=[1, 2], buffer_seconds=0.1)
-    a.run(idle_exit_s=0.3)
-    b.run(idle_exit_s=0.3)
+    a = sink(ws, streams, partitions=[0], buffer_seconds=0.1)
+    b = sink(ws, streams, partitions=[1, 2], buffer_seconds=0.1)
+    a.run(idle_exit_s=IDLE)
+    b.run(idle_exit_s=IDLE)
     assert sorted(ids(ws)) == list(range(3000))
 
 
@@ -121,8 +136,8 @@ def _worker(ws, *extra):
 
 
 @pytest.mark.crash
-def test_kill_between_data_files_and_commit_leaves_no_gap_and_no_duplicate(setup):
-    ws, streams = setup
+def test_kill_between_data_files_and_commit_leaves_no_gap_and_no_duplicate(embedded_setup):
+    ws, streams = embedded_setup
     produce(streams, 0, 4000)
     proc = _worker(ws, "--die-at-commit", "3")
     out, err = proc.communicate(timeout=120)
@@ -138,8 +153,8 @@ def test_kill_between_data_files_and_commit_leaves_no_gap_and_no_duplicate(setup
 
 
 @pytest.mark.crash
-def test_random_kills_while_records_flow_lose_and_duplicate_nothing(setup):
-    ws, streams = setup
+def test_random_kills_while_records_flow_lose_and_duplicate_nothing(embedded_setup):
+    ws, streams = embedded_setup
     produced = 0
     for round_ in range(4):
         produce(streams, produced, 1500)
@@ -158,4 +173,4 @@ def test_random_kills_while_records_flow_lose_and_duplicate_nothing(setup):
 def test_unknown_partition_is_a_clear_error(setup):
     ws, streams = setup
     with pytest.raises(Exception, match=r"partitions 0..2; got \[5\]"):
-        DeliverySink(ws.lake, streams, "readings", "raw.readings", partitions=[5])
+        sink(ws, streams, partitions=[5])

@@ -110,4 +110,10 @@ def test_timeout_stops_a_long_query(orders):
 
 def test_query_runs_as_a_principal(orders):
     assert orders.query("SELECT 1").principal == "admin"
+    orders.governance.create_principal("analyst")
     assert orders.query("SELECT 1", principal="analyst").principal == "analyst"
+
+
+def test_unknown_principal_is_refused(orders):
+    with pytest.raises(SqlError, match="unknown principal 'ghost'"):
+        orders.query("SELECT 1", principal="ghost")

@@ -20,16 +20,6 @@ TANSU_HIGH_WATERMARK_GAP = (
 )
 
 
-@pytest.fixture(scope="session")
-def tansu(tmp_path_factory):
-    """A Tansu broker for the whole session: 127.0.0.1, free port, memory storage."""
-    from laketown.streams.tansu import TansuBroker
-
-    broker = TansuBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
-    yield broker
-    broker.stop()
-
-
 def _make_backend(kind: str, tmp_path, request, properties: dict[str, str] | None = None):
     if kind == "embedded":
         return EmbeddedStreams(tmp_path / "streams", session_timeout_s=2.0)
@@ -60,8 +50,9 @@ def backend(request, tmp_path):
     ]
 )
 def batched_backend(request, tmp_path):
-    """Each backend with its default client settings (Kafka: multi-record batches)."""
-    b = _make_backend(request.param, tmp_path, request)
+    """Each backend with default client settings; Kafka lingers long enough that a produce
+    call always travels as one multi-record batch."""
+    b = _make_backend(request.param, tmp_path, request, {"producer.linger.ms": "200"})
     yield b
     b.close()
 

@@ -84,9 +84,7 @@ def test_acknowledged_records_survive_kill_9_of_the_producer(tmp_path):
     backend.create_stream("events", partitions=3)
     proc = spawn(PRODUCER, str(root), "events")
     acked: dict[int, int] = {}
-    batches = 0
-    for line in proc.stdout:
-        batches += 1
+    for batches, line in enumerate(proc.stdout, 1):
         for pair in line.split()[1:]:
             p, o = map(int, pair.split(":"))
             acked[p] = max(o, acked.get(p, -1))

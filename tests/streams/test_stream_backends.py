@@ -147,12 +147,18 @@ def test_start_latest_reads_only_new_records(backend, stream):
 def test_seek_to_timestamp_finds_first_record_at_or_after(backend, stream):
     backend.create_stream(stream, partitions=2)
     with backend.producer(stream) as producer:
-        producer.produce([f"a{i}".encode() for i in range(10)], timestamps_ms=[1_000 + i for i in range(10)], partition=0)
-        producer.produce([f"b{i}".encode() for i in range(10)], timestamps_ms=[2_000 + 10 * i for i in range(10)], partition=1)
+        producer.produce(
+            [f"a{i}".encode() for i in range(10)], timestamps_ms=[1_000 + i for i in range(10)], partition=0
+        )
+        producer.produce(
+            [f"b{i}".encode() for i in range(10)], timestamps_ms=[2_000 + 10 * i for i in range(10)], partition=1
+        )
     with backend.consumer(stream, partitions=[0, 1]) as consumer:
         consumer.seek_to_timestamp(1_005)
         t = drain(consumer, 15)
-        offsets = {p: min(o for q, o in zip(t["partition"].to_pylist(), t["offset"].to_pylist()) if q == p) for p in (0, 1)}
+        offsets = {
+            p: min(o for q, o in zip(t["partition"].to_pylist(), t["offset"].to_pylist()) if q == p) for p in (0, 1)
+        }
         assert offsets == {0: 5, 1: 0}
         consumer.seek_to_timestamp(2_045)
         t = drain(consumer, 5)

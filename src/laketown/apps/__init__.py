@@ -1,0 +1,49 @@
+"""The index of Laketown's apps: where each one's CLI, demo step and web page live.
+
+This is the composition root for apps: the root CLI and ``laketown serve``/``demo`` read it.
+Apps never import each other; platform packages never import this module.
+An entry names ``module:attribute`` strings, imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str  # the CLI group: `laketown <name> ...`
+    title: str
+    cli: str | None = None  # "module:typer app"
+    demo: str | None = None  # "module:function(ws, progress) -> dict"
+    mount: str | None = None  # "module:function(app, ws) -> None" (API router + console page)
+
+
+APPS: list[AppSpec] = [
+    AppSpec(
+        "recs", "Recommendations",
+        cli="laketown.apps.recommendations.cli:app",
+        demo="laketown.apps.recommendations.pipeline:demo_step",
+        mount="laketown.apps.recommendations.console:mount",
+    ),
+]
+
+
+def resolve(target: str) -> Any:
+    """Import ``module:attribute``."""
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def mount_all(app: Any, ws: Any) -> None:
+    """Mount every app's API router and console page on a server app."""
+    for spec in APPS:
+        if spec.mount:
+            resolve(spec.mount)(app, ws)
+
+
+def demo_steps() -> dict[str, Any]:
+    """Demo steps of the apps, in order."""
+    return {spec.name: resolve(spec.demo) for spec in APPS if spec.demo}

@@ -1,5 +1,12 @@
-"""DuckDB SQL over the lake (read-only, locked down, run as a principal)."""
+"""DuckDB SQL over the lake (read-only, locked down, run as a principal under its policies)."""
 
-from laketown.sql.engine import QueryPolicy, QueryResult, SqlEngine
+from laketown.sql.engine import (
+    AccessPolicy,
+    QueryEvent,
+    QueryPolicy,
+    QueryResult,
+    SqlEngine,
+)
+from laketown.sql.errors import AccessDeniedError
 
-__all__ = ["QueryPolicy", "QueryResult", "SqlEngine"]
+__all__ = ["AccessDeniedError", "AccessPolicy", "QueryEvent", "QueryPolicy", "QueryResult", "SqlEngine"]

@@ -1,15 +1,20 @@
 """DuckDB over the lake: every catalog table is a view ``zone.table`` at its latest snapshot.
 
-One in-memory DuckDB database per workspace holds the views. Before each query the views are
-synced with the catalog's current metadata locations (one cheap catalog query), so a commit
-made by another process is visible to the next query. User SQL runs on a cursor of a
-database whose external access is off, limited to the warehouse, and locked.
+Admins query one in-memory DuckDB database whose views read the tables whole. Every other
+principal gets a database of its own (cached, rebuilt when the policies change) in which
+only the tables it may read exist, each as a view with its column masks and row filter
+applied. So ``SELECT *``, CTEs, joins, catalog views — however a query is written — can reach
+only what the principal may see. Before each query the views are synced with the catalog's
+current metadata locations (one cheap catalog query), so a commit made by another process is
+visible to the next query. Every query, allowed or denied, is reported to the policy's audit.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,17 +22,49 @@ import duckdb
 import pyarrow as pa
 
 from laketown.errors import SqlError
-from laketown.sql import extensions, guard
+from laketown.sql import guard
+from laketown.sql.database import ViewSet, open_locked, quote_literal
+from laketown.sql.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     from laketown.config import Settings
     from laketown.lake import Lake
 
+#: principals whose databases stay open at once; the least recently used one closes first
+MAX_SESSIONS = 16
 
-class QueryPolicy(Protocol):
-    """Hook the governance layer plugs in: may refuse or rewrite a statement for a principal."""
 
-    def authorize(self, principal: str, sql: str) -> str: ...
+@dataclass
+class QueryEvent:
+    """What the audit records about one query."""
+
+    principal: str
+    statement: str
+    tables: list[str]
+    rows: int | None
+    outcome: str  # ok | denied | error
+    detail: str = ""
+    elapsed_s: float = 0.0
+
+
+class AccessPolicy(Protocol):
+    """What the governance layer provides to the SQL engine."""
+
+    def version(self) -> int:
+        """A number that changes whenever a policy changes (in any process)."""
+
+    def is_admin(self, principal: str) -> bool:
+        """True for admins; raises :class:`AccessDeniedError` for an unknown or disabled principal."""
+
+    def view_body(self, principal: str, table: str, source: str, columns: Sequence[tuple[str, str]]) -> str | None:
+        """``SELECT ... FROM <source> [WHERE ...]`` for the principal's view of ``table`` (whose
+        columns are ``(name, duckdb type)``), or None when the principal may not read it."""
+
+    def record_query(self, event: QueryEvent) -> None:
+        """Append one query to the audit."""
+
+
+QueryPolicy = AccessPolicy  # the earlier name
 
 
 @dataclass
@@ -37,91 +74,110 @@ class QueryResult:
     elapsed_s: float
     principal: str
     statements: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
 
     def to_arrow(self) -> pa.Table:
         return self.table
 
 
-def _local_dir(uri: str) -> str:
-    return uri.removeprefix("file://").rstrip("/") + "/"
+@dataclass
+class _Session:
+    """One governed principal's database."""
+
+    db: duckdb.DuckDBPyConnection
+    views: ViewSet
+    reserved: set[str]
 
 
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+def _reserved_names(db: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = db.execute(
+        "SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()"
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 class SqlEngine:
     """Governed, read-only DuckDB SQL over the lake's tables."""
 
-    def __init__(self, lake: Lake, settings: Settings):
+    def __init__(self, lake: Lake, settings: Settings, policy: AccessPolicy | None = None):
         self.lake = lake
         self.settings = settings
-        self.policy: QueryPolicy | None = None
-        self._lock = threading.Lock()
-        self._views: dict[tuple[str, str], str] = {}
-        config: dict[str, Any] = extensions.connection_config()
-        if settings.sql.threads:
-            config["threads"] = str(settings.sql.threads)
-        if settings.sql.memory_limit:
-            config["memory_limit"] = settings.sql.memory_limit
-        self._db = duckdb.connect(":memory:", config=config)
-        root = settings.data_root
-        extensions.load(self._db, "avro", "iceberg")
-        if root.startswith("s3://"):
-            extensions.load(self._db, "httpfs")
-            self._db.execute(self._s3_secret())
-        from laketown.lake import ZONES
+        self.policy = policy
+        self._lock = threading.RLock()
+        self._db = open_locked(settings)
+        self._base = ViewSet(self._db)
+        self._locations: dict[tuple[str, str], str] = {}
+        self._columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
 
-        for zone in ZONES:
-            self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {zone}")
-        allowed = root.rstrip("/") + "/" if root.startswith("s3://") else _local_dir(root)
-        self._db.execute(f"SET allowed_directories = [{_quote(allowed)}]")
-        self._db.execute("SET enable_external_access = false")
-        self._db.execute("SET lock_configuration = true")
-
-    def _s3_secret(self) -> str:
-        st = self.settings.storage
-        parts = ["TYPE s3", f"REGION {_quote(st.s3_region)}"]
-        if st.s3_access_key_id:
-            parts.append(f"KEY_ID {_quote(st.s3_access_key_id)}")
-        if st.s3_secret_access_key:
-            parts.append(f"SECRET {_quote(st.s3_secret_access_key.get_secret_value())}")
-        if st.s3_endpoint:
-            scheme, _, host = st.s3_endpoint.partition("://")
-            parts.append(f"ENDPOINT {_quote(host or scheme)}")
-            parts.append(f"USE_SSL {'true' if scheme == 'https' else 'false'}")
-        if st.s3_path_style:
-            parts.append("URL_STYLE 'path'")
-        return f"CREATE OR REPLACE SECRET laketown_s3 ({', '.join(parts)})"
+    @property
+    def _views(self) -> dict[tuple[str, str], str]:
+        return self._locations
 
     # -- views -----------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Point every view at its table's current metadata; add and drop views as needed."""
+        """Point every admin view at its table's current metadata; add and drop views as needed."""
         current = self.lake.metadata_locations()
         with self._lock:
+            wanted = {key: f"SELECT * FROM iceberg_scan({quote_literal(loc)})" for key, loc in current.items()}
+            changed = self._base.sync(wanted)
+            self._locations = dict(current)
             con = self._db.cursor()
             try:
-                present = {
-                    (s, n)
-                    for s, n in con.execute(
-                        "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
-                    ).fetchall()
-                }
-                for key in list(self._views):
+                for key in changed:
                     if key not in current:
-                        con.execute(f'DROP VIEW IF EXISTS {key[0]}."{key[1]}"')
-                        del self._views[key]
-                for key, location in current.items():
-                    if self._views.get(key) == location and key in present:
+                        self._columns.pop(key, None)
                         continue
-                    zone, name = key
-                    con.execute(
-                        f'CREATE OR REPLACE VIEW {zone}."{name}" AS '
-                        f"SELECT * FROM iceberg_scan({_quote(location)})"
-                    )
-                    self._views[key] = location
+                    self._columns[key] = con.execute(
+                        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? "
+                        "AND table_name = ? ORDER BY column_index",
+                        [key[0], key[1]],
+                    ).fetchall()
             finally:
                 con.close()
+
+    def _session(self, principal: str) -> _Session:
+        """The principal's database with its views synced to the current tables and policies."""
+        assert self.policy is not None
+        with self._lock:
+            session = self._sessions.get(principal)
+            if session is None:
+                db = open_locked(self.settings)
+                session = _Session(db, ViewSet(db), _reserved_names(db))
+                self._sessions[principal] = session
+                while len(self._sessions) > MAX_SESSIONS:
+                    # not closed here: a query of that principal may still be running on it;
+                    # the database goes when its last cursor does
+                    self._sessions.popitem(last=False)
+            self._sessions.move_to_end(principal)
+            wanted = {}
+            for key, location in self._locations.items():
+                source = f"iceberg_scan({quote_literal(location)})"
+                body = self.policy.view_body(principal, f"{key[0]}.{key[1]}", source, self._columns.get(key, []))
+                if body is not None:
+                    wanted[key] = body
+            session.views.sync(wanted)
+            return session
+
+    def visible_tables(self, principal: str | None = None) -> list[str]:
+        """The ``zone.table`` names ``principal`` may read (every table for an admin)."""
+        principal = principal or self.settings.sql.principal
+        self.refresh()
+        if self.policy is None or self.policy.is_admin(principal):
+            return self._base.names()
+        return self._session(principal).views.names()
+
+    def internal_query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """Trusted SQL written by Laketown itself (statistics, quality checks) on the admin
+        database, unaudited. Never pass user text here; user SQL goes through :meth:`query`."""
+        self.refresh()
+        con = self._db.cursor()
+        try:
+            return con.execute(sql, params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise SqlError(str(exc)) from None
+        finally:
+            con.close()
 
     # -- queries ---------------------------------------------------------------------------
     def query(
@@ -135,22 +191,71 @@ class SqlEngine:
         """Run read-only SQL as ``principal``. ``max_rows`` caps the rows returned (``None``: all;
         the server and CLI pass ``sql.max_rows``); ``timeout_s`` defaults to ``sql.timeout_s``."""
         principal = principal or self.settings.sql.principal
-        timeout_s = timeout_s or self.settings.sql.timeout_s
-        self.refresh()
-        con = self._db.cursor()
         start = time.perf_counter()
-        statements = guard.check(con, sql)
+        tables: list[str] = []
+        try:
+            result = self._run(sql, params, principal, max_rows, timeout_s or self.settings.sql.timeout_s, tables)
+        except SqlError as exc:
+            outcome = "denied" if isinstance(exc, AccessDeniedError) else "error"
+            self._record(QueryEvent(principal, sql, tables, None, outcome, str(exc), time.perf_counter() - start))
+            raise
+        result.elapsed_s = time.perf_counter() - start
+        self._record(QueryEvent(principal, sql, tables, result.table.num_rows, "ok", "", result.elapsed_s))
+        return result
+
+    def _record(self, event: QueryEvent) -> None:
         if self.policy is not None:
-            statements = [self.policy.authorize(principal, s) for s in statements]
+            self.policy.record_query(event)
+
+    def _run(
+        self, sql: str, params: Any, principal: str, max_rows: int | None, timeout_s: float, tables: list[str]
+    ) -> QueryResult:
+        admin = self.policy is None or self.policy.is_admin(principal)
+        self.refresh()
+        if admin:
+            db, visible = self._db, self._base.names()
+        else:
+            session = self._session(principal)
+            db, visible = session.db, session.views.names()
+        con = db.cursor()
+        try:
+            statements = guard.check(con, sql)
+            for st in statements:
+                tables.extend(sorted(st.tables - set(tables)))
+            if not admin:
+                missing = guard.check_governed(statements, set(visible), session.reserved)
+                if missing:
+                    raise self._unknown(min(missing), principal, visible)
+            return self._execute(con, statements, params, principal, max_rows, timeout_s, visible, admin)
+        finally:
+            con.close()
+
+    def _unknown(self, name: str, principal: str, visible: list[str]) -> SqlError:
+        """The same words whether the table is missing or hidden, so that names do not leak."""
+        names = ", ".join(visible) or "none"
+        message = f"unknown table {name!r}, or principal {principal!r} may not read it; tables it may read: {names}"
+        exists = tuple(name.split(".", 1)) in self._locations
+        return AccessDeniedError(message) if exists else SqlError(message)
+
+    def _execute(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        statements: list[guard.Statement],
+        params: Any,
+        principal: str,
+        max_rows: int | None,
+        timeout_s: float,
+        visible: list[str],
+        admin: bool,
+    ) -> QueryResult:
         timer = threading.Timer(timeout_s, con.interrupt)
         timer.start()
         try:
-            for text in statements[:-1]:
-                con.execute(text, params)
-            con.execute(statements[-1], params)
+            for st in statements[:-1]:
+                con.execute(st.text, params)
+            con.execute(statements[-1].text, params)
             if max_rows is None:
                 table = con.to_arrow_table()
-                rows = table.num_rows
                 truncated = False
             else:
                 reader = con.to_arrow_reader(min(max_rows + 1, 100_000))
@@ -167,16 +272,21 @@ class SqlEngine:
                 f"query stopped after the time limit of {timeout_s:g} s; narrow it or raise sql.timeout_s"
             ) from None
         except duckdb.PermissionException as exc:
-            raise SqlError(f"not allowed: {exc}") from None
+            raise AccessDeniedError(f"not allowed: {exc}") from None
         except duckdb.CatalogException as exc:
-            names = ", ".join(f"{z}.{n}" for z, n in sorted(self._views)) or "none yet"
-            raise SqlError(f"{exc}\nlake tables: {names}") from None
+            names = ", ".join(visible) or "none yet"
+            label = "lake tables" if admin else f"tables {principal!r} may read"
+            raise SqlError(f"{exc}\n{label}: {names}") from None
         except duckdb.Error as exc:
             raise SqlError(str(exc)) from None
         finally:
             timer.cancel()
-            con.close()
-        return QueryResult(table, truncated, time.perf_counter() - start, principal, statements)
+        tables = sorted({t for st in statements for t in st.tables})
+        return QueryResult(table, truncated, 0.0, principal, [st.text for st in statements], tables)
 
     def close(self) -> None:
+        with self._lock:
+            for session in self._sessions.values():
+                session.db.close()
+            self._sessions.clear()
         self._db.close()

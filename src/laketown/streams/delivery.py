@@ -29,6 +29,7 @@ import pyarrow.json as pajson
 from laketown.errors import LaketownError, SchemaMismatchError
 from laketown.lake.schema import conform
 from laketown.streams.base import RECORD_SCHEMA
+from laketown.streams.status import write_status
 
 if TYPE_CHECKING:
     from laketown.lake import Lake, LakeTable
@@ -38,8 +39,8 @@ OFFSET_PREFIX = "laketown.offsets."
 DEAD_LETTER_SCHEMA = pa.schema(
     [
         pa.field("stream", pa.string()),
-        pa.field("partition", pa.int32()),
-        pa.field("offset", pa.int64()),
+        pa.field("source_partition", pa.int32()),
+        pa.field("source_offset", pa.int64()),
         pa.field("timestamp_ms", pa.int64()),
         pa.field("key", pa.binary()),
         pa.field("value", pa.binary()),
@@ -91,6 +92,31 @@ def ndjson(values: pa.BinaryArray) -> bytes:
     return np.insert(body, offsets[1:] - offsets[0], ord("\n")).tobytes()
 
 
+def infer_table_schema(streams: StreamBackend, stream: str, sample: int = 1000) -> pa.Schema:
+    """A table schema inferred from the first JSON records of ``stream`` (records that are not
+    JSON objects are left out of the sample)."""
+    from laketown.lake.schema import storable_schema
+
+    consumer = streams.consumer(stream, partitions=list(range(streams.describe(stream).partitions)))
+    try:
+        records = consumer.poll(max_records=sample, timeout_s=1.0)
+    finally:
+        consumer.close()
+    rows = []
+    for value in records.column("value").to_pylist():
+        try:
+            obj = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    if not rows:
+        raise LaketownError(
+            f"stream {stream!r} has no JSON object records to infer a table from; create the table first"
+        )
+    return storable_schema(pa.Table.from_pylist(rows).schema)
+
+
 def _offset_properties(stream: str, offsets: dict[int, int]) -> dict[str, str]:
     return {f"{OFFSET_PREFIX}{stream}.{p}": str(o) for p, o in offsets.items()}
 
@@ -111,6 +137,7 @@ class DeliverySink:
         transform: Transform | None = None,
         dead_letter_table: str | None = None,
         unknown_fields: str = "error",
+        name: str | None = None,
     ):
         if unknown_fields not in ("error", "ignore"):
             raise LaketownError(f"unknown_fields must be 'error' or 'ignore', got {unknown_fields!r}")
@@ -127,6 +154,8 @@ class DeliverySink:
         self.transform = transform
         self.unknown_fields = unknown_fields
         self.stats = SinkStats()
+        self.name = name or f"sink-{stream}-to-{table.replace('.', '-')}"
+        self._workspace = lake.settings.workspace
         self._stop = threading.Event()
         self._schema = self.table.schema
         self._table_offsets = self._mine(committed_offsets(self.table, stream))
@@ -194,7 +223,7 @@ class DeliverySink:
         # After a kill between the two commits, records are read again: each table skips
         # what it already holds, by the offsets its own snapshots carry.
         good = self._after(good, self._table_offsets, "__offset", "__partition")
-        bad = self._after(bad, self._dlq_offsets, "offset", "partition")
+        bad = self._after(bad, self._dlq_offsets, "source_offset", "source_partition")
         if bad.num_rows:
             self.dead_letters.append(bad, properties=_offset_properties(self.stream, next_offsets))
             self._dlq_offsets.update(next_offsets)
@@ -206,7 +235,17 @@ class DeliverySink:
         self.stats.records_written += data.num_rows
         self.stats.commits += 1
         self.stats.last_commit_at = time.time()
+        self._report()
         return data.num_rows
+
+    def _report(self) -> None:
+        elapsed = max(time.time() - self.stats.started_at, 1e-9)
+        write_status(self._workspace, self.name, {
+            "kind": "sink", "stream": self.stream, "table": self.table.name, "partitions": self.partitions,
+            "records_per_s": round(self.stats.records_written / elapsed, 1),
+            "offsets": {str(p): o for p, o in sorted(self._table_offsets.items())},
+            **self.stats.as_dict(),
+        })
 
     @staticmethod
     def _next_offsets(records: pa.Table) -> dict[int, int]:
@@ -295,8 +334,8 @@ class DeliverySink:
         dead = pa.table(
             {
                 "stream": pa.array([self.stream] * len(bad)),
-                "partition": sub.column("partition"),
-                "offset": sub.column("offset"),
+                "source_partition": sub.column("partition"),
+                "source_offset": sub.column("offset"),
                 "timestamp_ms": sub.column("timestamp_ms"),
                 "key": sub.column("key"),
                 "value": sub.column("value"),

@@ -38,8 +38,16 @@ class TansuBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -54,7 +62,9 @@ class TansuBroker:
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise StreamError(f"tansu did not accept connections on 127.0.0.1:{self.port} within {startup_timeout_s}s") from None
+                    raise StreamError(
+                        f"tansu did not accept connections on 127.0.0.1:{self.port} within {startup_timeout_s}s"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

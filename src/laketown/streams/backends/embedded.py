@@ -52,7 +52,9 @@ class EmbeddedStreams(StreamBackend):
     """Streams stored under ``root`` (e.g. ``<workspace>/streams``)."""
 
     name: ClassVar[str] = "embedded"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"timestamps", "headers", "retention", "groups", "multi-process"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"timestamps", "headers", "retention", "groups", "multi-process"}
+    )
 
     def __init__(
         self,
@@ -98,7 +100,12 @@ class EmbeddedStreams(StreamBackend):
             raise StreamError(f"stream {name!r} already exists in {self.root}; pass exist_ok=True to reuse it")
         tmp = self.root / f".creating-{name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
-        meta = {"name": name, "partitions": partitions, "retention_ms": retention_ms, "retention_bytes": retention_bytes}
+        meta = {
+            "name": name,
+            "partitions": partitions,
+            "retention_ms": retention_ms,
+            "retention_bytes": retention_bytes,
+        }
         (tmp / "stream.json").write_text(json.dumps(meta))
         for p in range(partitions):
             pdir = partition_dir(tmp, p)
@@ -106,11 +113,18 @@ class EmbeddedStreams(StreamBackend):
             (pdir / "00000000000000000000.log").touch()
         try:
             os.rename(tmp, final)  # atomic: the stream appears whole or not at all
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             if exist_ok and (final / "stream.json").is_file():
                 return self.describe(name)
-            raise StreamError(f"stream {name!r} already exists in {self.root}; pass exist_ok=True to reuse it") from None
+            raise StreamError(
+                f"stream {name!r} already exists in {self.root}; pass exist_ok=True to reuse it"
+            ) from None
         return self.describe(name)
 
     def delete_stream(self, name: str) -> None:
@@ -148,7 +162,9 @@ class EmbeddedStreams(StreamBackend):
         return out
 
     def _writer(self, name: str, meta: dict, partition: int) -> PartitionWriter:
-        writer = PartitionWriter(partition_dir(self.root / name, partition), partition, self.fsync_every, self.segment_bytes)
+        writer = PartitionWriter(
+            partition_dir(self.root / name, partition), partition, self.fsync_every, self.segment_bytes
+        )
         writer.retention_ms = meta["retention_ms"]
         writer.retention_bytes = meta["retention_bytes"]
         return writer
@@ -217,17 +233,23 @@ class EmbeddedProducer(Producer):
             if seq is not None and len(seq) != n:
                 raise StreamError(f"{what} has {len(seq)} items but values has {n}; give one per value")
         if partition is not None and not 0 <= partition < self.partitions:
-            raise StreamError(f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}")
+            raise StreamError(
+                f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}"
+            )
         odd = set(map(type, values)) - {bytes, bytearray, memoryview}
         if odd:
             kinds = ", ".join(sorted(t.__name__ for t in odd))
-            raise StreamError(f"cannot produce to {self.stream!r}: values must be bytes, got {kinds}; encode them first")
+            raise StreamError(
+                f"cannot produce to {self.stream!r}: values must be bytes, got {kinds}; encode them first"
+            )
         now_ms = int(time.time() * 1000)
         try:
             body = build_body(values, keys, headers, timestamps_ms, now_ms)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-            raise StreamError(f"cannot produce to {self.stream!r}: values must be bytes, keys bytes or None, headers dicts of str -> bytes ({exc})") from exc
-        if body.column(2).null_count:
+            raise StreamError(
+                f"cannot produce to {self.stream!r}: values must be bytes, keys bytes or None, headers dicts of str -> bytes ({exc})"
+            ) from exc
+        if body.batch.column(body.batch.num_columns - 1).null_count:
             raise StreamError(f"cannot produce to {self.stream!r}: a value is None; values must be bytes")
 
         fallback = self._round_robin
@@ -266,9 +288,7 @@ def _partitions_for_keys(keys: Sequence[bytes | None], partitions: int, fallback
 
     crc = zlib.crc32
     none_part = fallback % partitions
-    return np.fromiter(
-        (none_part if k is None else crc(k) % partitions for k in keys), dtype=np.int64, count=len(keys)
-    )
+    return np.fromiter((none_part if k is None else crc(k) % partitions for k in keys), dtype=np.int64, count=len(keys))
 
 
 class EmbeddedConsumer(Consumer):

@@ -26,6 +26,7 @@ from laketown.errors import StreamError
 from laketown.streams.backends.embedded_frames import (
     HEADER_SIZE,
     INDEX_DTYPE,
+    Body,
     FrameHeader,
     decode_body,
     encode_frame,
@@ -36,7 +37,7 @@ from laketown.streams.backends.embedded_frames import (
 )
 
 SEGMENT_BYTES = 64 * 1024 * 1024
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 256 * 1024
 
 
 def segment_name(base_offset: int) -> str:
@@ -86,17 +87,6 @@ def _pread_frames(
                     return frames, f.end_position
         frames.extend(found)
         position += used
-
-
-def _write_index(folder: Path, base: int, frames: list[FrameHeader], start_max: int | None = None) -> None:
-    entries = np.empty(len(frames), INDEX_DTYPE)
-    running = start_max
-    for i, f in enumerate(frames):
-        running = f.max_ts if running is None else max(running, f.max_ts)
-        entries[i] = (f.base_offset, f.position, running)
-    tmp = folder / f".{base:020d}.idx.{os.getpid()}.tmp"
-    tmp.write_bytes(entries.tobytes())
-    os.replace(tmp, folder / f"{base:020d}.idx")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -165,6 +155,7 @@ class PartitionWriter:
     # -- locking and recovery -------------------------------------------------------------
     def _open_active(self) -> None:
         """Open the newest segment and cut any torn tail (called with the lock held)."""
+        first_open = self._fd < 0
         self._close_files()
         segments = list_segments(self.folder)
         if not segments:
@@ -177,17 +168,22 @@ class PartitionWriter:
         if os.fstat(self._fd).st_size != valid_end:
             os.ftruncate(self._fd, valid_end)  # a writer died mid-append: cut the torn tail
             os.fsync(self._fd)
-        _write_index(self.folder, base, frames)
-        self._idx_fd = os.open(self.folder / f"{base:020d}.idx", os.O_WRONLY | os.O_APPEND)
+        # the index is fixed in place (same inode), so other writers' open handles stay valid
+        self._idx_fd = os.open(self.folder / f"{base:020d}.idx", os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._sync_index(frames, valid_end)
         self._size = valid_end
         self._next = frames[-1].end_offset if frames else base
         self._max_ts = max((f.max_ts for f in frames), default=None)
+        if first_open:
+            self._enforce_retention()
 
     def _create_segment(self, base: int) -> None:
         self._close_files()
         path = self.folder / segment_name(base)
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self._idx_fd = os.open(self.folder / f"{base:020d}.idx", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._idx_fd = os.open(
+            self.folder / f"{base:020d}.idx", os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644
+        )
         _fsync_dir(self.folder)
         self._base = base
         self._size = os.fstat(self._fd).st_size
@@ -199,12 +195,16 @@ class PartitionWriter:
         if self._fd < 0:
             self._open_active()
             return
+        size = os.fstat(self._fd).st_size
+        if size == self._size:
+            # unchanged since we last wrote: another writer can only have rolled to a segment
+            # named after our next offset (cheaper to check than listing the folder)
+            if self._next != self._base and os.path.exists(self.folder / segment_name(self._next)):
+                self._open_active()
+            return
         segments = list_segments(self.folder)
         if not segments or segments[-1] != self._base:
             self._open_active()
-            return
-        size = os.fstat(self._fd).st_size
-        if size == self._size:
             return
         frames, valid_end = _pread_frames(self._fd, self._size)
         if valid_end != size:
@@ -214,7 +214,36 @@ class PartitionWriter:
             self._next = frames[-1].end_offset
             top = max(f.max_ts for f in frames)
             self._max_ts = top if self._max_ts is None else max(self._max_ts, top)
+            self._sync_index(frames)  # a writer may have died between its frame and its entry
         self._size = valid_end
+
+    def _sync_index(self, frames: list[FrameHeader], valid_end: int | None = None) -> None:
+        """Make the active segment's index cover ``frames``; with ``valid_end``, first drop
+        entries that point at or past it (the log was cut there)."""
+        fd, item = self._idx_fd, INDEX_DTYPE.itemsize
+        size = os.fstat(fd).st_size
+        count = size // item
+        if size % item:
+            os.ftruncate(fd, count * item)  # a torn entry
+        entries = np.empty(0, INDEX_DTYPE)
+        if count and valid_end is not None:
+            entries = np.frombuffer(os.pread(fd, count * item, 0), INDEX_DTYPE)
+            keep = int(np.searchsorted(entries["position"], valid_end, side="left"))
+            if keep < count:
+                os.ftruncate(fd, keep * item)
+                entries = entries[:keep]
+        elif count:
+            entries = np.frombuffer(os.pread(fd, item, (count - 1) * item), INDEX_DTYPE)
+        last_pos = int(entries["position"][-1]) if len(entries) else -1
+        running = int(entries["max_ts"][-1]) if len(entries) else None
+        missing = [f for f in frames if f.position > last_pos]
+        if not missing:
+            return
+        out = np.empty(len(missing), INDEX_DTYPE)
+        for i, f in enumerate(missing):
+            running = f.max_ts if running is None else max(running, f.max_ts)
+            out[i] = (f.base_offset, f.position, running)
+        os.write(fd, out.tobytes())
 
     def _close_files(self) -> None:
         for fd in (self._fd, self._idx_fd):
@@ -223,13 +252,14 @@ class PartitionWriter:
         self._fd = self._idx_fd = -1
 
     # -- appending ------------------------------------------------------------------------
-    def append(self, body: pa.RecordBatch, now_ms: int | None = None) -> int:
+    def append(self, body: Body, now_ms: int | None = None) -> int:
         """Append one frame; returns its base offset once it is in the page cache."""
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             self._catch_up()
             base = self._next
-            header, payload, max_ts = encode_frame(base, body)
+            header, payload = encode_frame(base, body)
+            max_ts = body.max_ts
             written = os.writev(self._fd, [header, payload])
             if written != len(header) + payload.size:
                 raise StreamError(f"short write to {self.folder}: {written} bytes; is the disk full?")
@@ -268,7 +298,9 @@ class PartitionWriter:
         for base in segments[:-1]:
             index = read_index(self.folder, base)
             too_old = (
-                self.retention_ms is not None and len(index) > 0 and int(index["max_ts"][-1]) < now_ms - self.retention_ms
+                self.retention_ms is not None
+                and len(index) > 0
+                and int(index["max_ts"][-1]) < now_ms - self.retention_ms
             )
             too_big = self.retention_bytes is not None and total - sizes[base] >= self.retention_bytes
             if not (too_old or too_big):
@@ -323,11 +355,14 @@ class PartitionReader:
         self._base = -1
         self._pos = 0  # byte position of the frame holding ``next_offset``
         self.next_offset = 0
+        self._chunk = b""  # the last bytes read from the segment, and where they start
+        self._chunk_start = 0
 
     def _open(self, base: int) -> None:
         self.close()
         self._fd = os.open(self.folder / segment_name(base), os.O_RDONLY)
         self._base = base
+        self._chunk, self._chunk_start = b"", 0
 
     def seek(self, offset: int | str) -> int:
         """Position at ``offset`` (clamped to what the log holds), ``"earliest"`` or ``"latest"``."""
@@ -372,10 +407,11 @@ class PartitionReader:
 
     def seek_to_timestamp(self, timestamp_ms: int) -> int:
         """Position at the first record whose timestamp is at or after ``timestamp_ms``."""
-        for base in list_segments(self.folder):
+        segments = list_segments(self.folder)
+        for base in segments:
             index = read_index(self.folder, base)
-            if len(index) and int(index["max_ts"][-1]) < timestamp_ms:
-                continue  # the whole segment is older (the index may lag by unindexed frames)
+            if base != segments[-1] and len(index) and int(index["max_ts"][-1]) < timestamp_ms:
+                continue  # a rolled segment's index is complete: the whole segment is older
             try:
                 self._open(base)
             except FileNotFoundError:
@@ -386,6 +422,8 @@ class PartitionReader:
                 if i >= 0:
                     start = int(index["position"][i])
             frames, _ = _pread_frames(self._fd, start, stop=lambda f: f.max_ts >= timestamp_ms)
+            if start and not frames:  # the index points past the log (cut after a crash)
+                frames, _ = _pread_frames(self._fd, 0, stop=lambda f: f.max_ts >= timestamp_ms)
             for f in frames:
                 if f.max_ts < timestamp_ms:
                     continue
@@ -404,9 +442,12 @@ class PartitionReader:
         remaining = max_records
         looked_again = False
         while remaining > 0:
-            chunk_start = self._pos
-            buf = os.pread(self._fd, READ_CHUNK, chunk_start)
-            at = 0
+            # frames already read but not yet returned stay in the chunk for the next call
+            fresh = not (self._chunk_start <= self._pos < self._chunk_start + len(self._chunk))
+            if fresh:
+                self._chunk, self._chunk_start = os.pread(self._fd, READ_CHUNK, self._pos), self._pos
+            buf, chunk_start = self._chunk, self._chunk_start
+            at = self._pos - chunk_start
             progressed = False
             while remaining > 0:
                 header = parse_header(buf, at, chunk_start + at)
@@ -414,14 +455,17 @@ class PartitionReader:
                     break
                 need = HEADER_SIZE + header.body_length
                 if len(buf) - at < need:
-                    if at == 0 and len(buf) == READ_CHUNK:  # a frame larger than one chunk
-                        buf = os.pread(self._fd, need, chunk_start)
-                        continue
-                    break
+                    whole = os.pread(self._fd, need, self._pos)  # a frame beyond this chunk
+                    if len(whole) < need:
+                        break
+                    self._chunk, self._chunk_start = buf, chunk_start = whole, self._pos
+                    at = 0
                 if not frame_is_valid(buf, at, header):
+                    if not fresh:
+                        fresh = True  # read again: it may have been half-written when cached
+                        self._chunk = b""
                     break  # being written right now, or torn: the next writer cuts it
-                if self.next_offset < header.base_offset:
-                    self.next_offset = header.base_offset
+                self.next_offset = max(self.next_offset, header.base_offset)
                 skip = self.next_offset - header.base_offset
                 take = min(header.count - skip, remaining)
                 if take > 0:
@@ -436,8 +480,10 @@ class PartitionReader:
                 self._pos = chunk_start + at
             if remaining <= 0:
                 break
-            if progressed:
+            if progressed or not fresh:
                 looked_again = False
+                if not progressed:
+                    self._chunk = b""
                 continue
             # at the end of this segment: move on when a newer one exists, after one more
             # look at this one (its writer may have appended just before rolling)

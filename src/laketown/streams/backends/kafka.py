@@ -62,7 +62,9 @@ class KafkaStreams(StreamBackend):
     """Streams on a Kafka cluster reached at ``bootstrap_servers``."""
 
     name: ClassVar[str] = "kafka"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"timestamps", "headers", "retention", "groups", "multi-process"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"timestamps", "headers", "retention", "groups", "multi-process"}
+    )
 
     def __init__(self, bootstrap_servers: str, properties: dict[str, str] | None = None):
         if not bootstrap_servers:
@@ -118,7 +120,9 @@ class KafkaStreams(StreamBackend):
             if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 if exist_ok:
                     return self.describe(name)
-                raise StreamError(f"stream {name!r} already exists on {self.bootstrap_servers}; pass exist_ok=True to reuse it") from None
+                raise StreamError(
+                    f"stream {name!r} already exists on {self.bootstrap_servers}; pass exist_ok=True to reuse it"
+                ) from None
             raise StreamError(f"cannot create stream {name!r} with {partitions} partitions: {err.str()}") from exc
         deadline = time.monotonic() + ADMIN_TIMEOUT_S
         while True:  # metadata reaches every client a little after the create returns
@@ -126,7 +130,9 @@ class KafkaStreams(StreamBackend):
             if topic is not None and topic.error is None and len(topic.partitions) == partitions:
                 break
             if time.monotonic() > deadline:
-                raise StreamError(f"stream {name!r} was created but its {partitions} partitions never appeared in metadata")
+                raise StreamError(
+                    f"stream {name!r} was created but its {partitions} partitions never appeared in metadata"
+                )
             time.sleep(0.05)
         return StreamInfo(name, partitions, retention_ms, retention_bytes, dict.fromkeys(range(partitions), 0))
 
@@ -203,6 +209,12 @@ class KafkaStreams(StreamBackend):
         if self._meta_consumer is not None:
             self._meta_consumer.close()
             self._meta_consumer = None
+        self._admin = _ClosedAdmin()  # drops the librdkafka handle now, not at garbage collection
+
+
+class _ClosedAdmin:
+    def __getattr__(self, name: str) -> Any:
+        raise StreamError("this KafkaStreams backend is closed; create a new one")
 
 
 class KafkaProducer(Producer):
@@ -230,7 +242,15 @@ class KafkaProducer(Producer):
             if seq is not None and len(seq) != n:
                 raise StreamError(f"{what} has {len(seq)} items but values has {n}; give one per value")
         if partition is not None and not 0 <= partition < self.partitions:
-            raise StreamError(f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}")
+            raise StreamError(
+                f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}"
+            )
+        odd = set(map(type, values)) - {bytes, bytearray, memoryview}
+        if odd:  # checked before anything is queued, so a batch goes whole or not at all
+            kinds = ", ".join(sorted(t.__name__ for t in odd))
+            raise StreamError(
+                f"cannot produce to {self.stream!r}: values must be bytes, got {kinds}; encode them first"
+            )
         fallback = self._round_robin % self.partitions
         self._round_robin += 1
         parts = [0] * n
@@ -248,8 +268,6 @@ class KafkaProducer(Producer):
         topic = self.stream
         for i in range(n):
             value = values[i]
-            if not isinstance(value, (bytes, bytearray, memoryview)):
-                raise StreamError(f"cannot produce to {topic!r}: value {i} is {type(value).__name__}; values must be bytes")
             key = None if keys is None else keys[i]
             p = partition if partition is not None else partition_for_key(key, self.partitions, fallback)
             kw: dict[str, Any] = {"key": key, "partition": p, "on_delivery": partial(delivered, i)}
@@ -303,7 +321,9 @@ class KafkaConsumer(Consumer):
         self._assigned: set[int] = set()
         self._closed = False
         if group is not None:
-            self._consumer.subscribe([stream], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+            self._consumer.subscribe(
+                [stream], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+            )
         else:
             self._consumer.assign([TopicPartition(stream, p, self._resolve(p, start)) for p in partitions or []])
             self._assigned = set(partitions or [])
@@ -386,7 +406,9 @@ class KafkaConsumer(Consumer):
         try:
             self._consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
-            raise StreamError(f"commit of {chosen} to group {self.group!r} failed: {exc.args[0].str()}; poll again and retry") from exc
+            raise StreamError(
+                f"commit of {chosen} to group {self.group!r} failed: {exc.args[0].str()}; poll again and retry"
+            ) from exc
 
     def seek(self, partition: int, offset: int | Position) -> None:
         self._check_open()
@@ -409,7 +431,9 @@ class KafkaConsumer(Consumer):
                 break
             except KafkaException as exc:  # the partition is assigned but not fetching yet
                 if exc.args[0].code() != KafkaError._STATE or time.monotonic() > deadline:
-                    raise StreamError(f"cannot seek partition {tp.partition} of {self.stream!r}: {exc.args[0].str()}") from exc
+                    raise StreamError(
+                        f"cannot seek partition {tp.partition} of {self.stream!r}: {exc.args[0].str()}"
+                    ) from exc
                 time.sleep(0.05)
         if tp.offset >= 0:
             self._positions[tp.partition] = tp.offset
