@@ -36,6 +36,7 @@ err_console = Console(stderr=True)
 # Sub-command groups of other packages, imported only if present: name -> "module:attr".
 SUBCOMMANDS = {
     "stream": ("laketown.streams.cli:app", "Create, feed, read and watch streams."),
+    "gov": ("laketown.governance.cli:app", "Principals, API keys, grants, masks, row filters, tags, audit, catalog."),
 }
 
 _state: dict[str, Any] = {}
@@ -191,6 +192,74 @@ def sink_start(
     console.print_json(json.dumps({"sink": sink.name, **stats.as_dict()}, default=str))
 
 
+def load_job(target: str) -> Any:
+    """``path/to/jobs.py:name`` or ``package.module:name`` -> the Job object (or a function
+    returning one)."""
+    import importlib.util
+
+    from laketown.streams.processor import Job
+
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise LaketownError(f"give the job as FILE.py:NAME or MODULE:NAME, got {target!r}")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise LaketownError(f"job file {where!r} does not exist")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    else:
+        module = importlib.import_module(where)
+    if not hasattr(module, attr):
+        names = ", ".join(n for n in dir(module) if isinstance(getattr(module, n), Job)) or "none"
+        raise LaketownError(f"{where} has no {attr!r}; jobs defined there: {names}")
+    job = getattr(module, attr)
+    job = job() if callable(job) and not isinstance(job, Job) else job
+    if not isinstance(job, Job):
+        raise LaketownError(f"{target} is a {type(job).__name__}, not a laketown.streams.processor.Job")
+    return job
+
+
+@app.command("run")
+def run_job(
+    job: Annotated[str, typer.Argument(help="The job: FILE.py:NAME or MODULE:NAME (a Job, or a function returning one).")],
+    stop_after: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    idle_polls: Annotated[int | None, typer.Option(help="Stop after this many empty polls in a row.")] = None,
+    flush_on_stop: Annotated[bool, typer.Option(help="Fire every open window when stopping (bounded input).")] = False,
+    checkpoint_every: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 2.0,
+) -> None:
+    """Run a stream processor job as one worker of its consumer group.
+
+    Start more workers with the same command to split the partitions; state is checkpointed
+    with the input offsets under <workspace>/checkpoints/<job>, so a restarted worker continues
+    with exactly the same results. to_table outputs go to the lake exactly once."""
+    from laketown.streams.delivery import processor_table_writer
+    from laketown.streams.processor import run
+    from laketown.streams.status import write_status
+
+    ws = open_workspace()
+    the_job = load_job(job)
+    started = __import__("time").time()
+
+    def report(runner: Any) -> bool:
+        st = runner.stats
+        elapsed = max(__import__("time").time() - started, 1e-9)
+        write_status(ws.path, f"job-{the_job.name}", {
+            "kind": "processor", "stream": the_job.source, "records_in": st.records, "records_out": st.results,
+            "late": st.late, "errors": st.errors, "checkpoints": st.checkpoints,
+            "partitions": sorted(st.partitions), "records_per_s": round(st.records / elapsed, 1),
+        })
+        return False
+
+    err_console.print(f"job {the_job.name}: reading {the_job.source} (Ctrl-C stops after a checkpoint)")
+    stats = run(the_job, ws.streams, ws.path / "checkpoints" / the_job.name, stop_after=stop_after,
+                max_idle_polls=idle_polls, flush_on_stop=flush_on_stop, checkpoint_every_s=checkpoint_every,
+                table_writer=processor_table_writer(ws.lake), until=report)
+    out = {k: (sorted(v) if isinstance(v, set) else v) for k, v in stats.__dict__.items()}
+    console.print_json(json.dumps({"job": the_job.name, **out}))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default server.host = 127.0.0.1).")] = None,
@@ -226,7 +295,12 @@ def demo(
         from laketown.demo import LiveFeed
 
         feed = LiveFeed(ws).start()
+        settings = ws.settings.server
+        link = f"http://{host or settings.host}:{settings.port if port is None else port}/"
+        if settings.auth:
+            link += f"#key={ws.governance.console_key()}"
         console.print("live order events flow into raw.sample_order_events while the console is served")
+        console.print(f"[bold]console:[/] {link}  (the link signs you in as admin; keep it private)", soft_wrap=True)
         try:
             serve_workspace(ws, host=host, port=port)
         finally:

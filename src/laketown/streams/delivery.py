@@ -68,17 +68,47 @@ class SinkStats:
         return dict(self.__dict__)
 
 
-def committed_offsets(table: LakeTable, stream: str) -> dict[int, int]:
-    """Next offset per partition recorded in the table's snapshots for ``stream`` (newest wins)."""
-    prefix = f"{OFFSET_PREFIX}{stream}."
-    found: dict[int, int] = {}
+def latest_properties(table: LakeTable, prefix: str) -> dict[str, str]:
+    """Snapshot summary properties starting with ``prefix``, newest value of each key."""
+    found: dict[str, str] = {}
     for snap in reversed(table.iceberg.snapshots()):
         summary = snap.summary.additional_properties if snap.summary else {}
         for key, value in summary.items():
             if key.startswith(prefix):
-                part = int(key[len(prefix):])
-                found.setdefault(part, int(value))
+                found.setdefault(key[len(prefix):], value)
     return found
+
+
+def committed_offsets(table: LakeTable, stream: str) -> dict[int, int]:
+    """Next offset per partition recorded in the table's snapshots for ``stream`` (newest wins)."""
+    return {int(p): int(o) for p, o in latest_properties(table, f"{OFFSET_PREFIX}{stream}.").items()}
+
+
+def processor_table_writer(lake: Lake) -> Callable[[str], Callable[[pa.Table], None]]:
+    """``table name -> write(results)`` for stream processor jobs (``Job.to_table``): each
+    delivery is appended with its job, partition and checkpoint number in the snapshot, and a
+    delivery the table already holds (re-sent after a crash) is dropped: exactly once."""
+    from laketown.lake.schema import storable_schema
+    from laketown.streams.processor.runner import META_CHECKPOINT, META_JOB, META_PARTITION
+
+    def factory(name: str) -> Callable[[pa.Table], None]:
+        def write(results: pa.Table) -> None:
+            meta = results.schema.metadata or {}
+            data = results.replace_schema_metadata(None)
+            table = lake.create_table(name, schema=storable_schema(data.schema), exist_ok=True)
+            props: dict[str, str] = {}
+            if META_JOB in meta:
+                prefix = f"laketown.job.{meta[META_JOB].decode()}."
+                part, ckpt = meta[META_PARTITION].decode(), int(meta[META_CHECKPOINT])
+                done = latest_properties(table, prefix).get(part)
+                if done is not None and int(done) >= ckpt:
+                    return
+                props[prefix + part] = str(ckpt)
+            table.append(data, properties=props, allow_empty=bool(props))
+
+        return write
+
+    return factory
 
 
 def ndjson(values: pa.BinaryArray) -> bytes:
