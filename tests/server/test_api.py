@@ -223,3 +223,21 @@ def test_table_without_snapshot_has_schema_and_empty_sample(client, ws):
     assert body["sample"]["rows"] == [] and "error" not in body["sample"]
     listed = {t["name"]: t for t in client.get("/api/tables").json()}
     assert listed["clean.shop_returns"]["snapshot_id"] is None
+
+
+def test_catalog_shows_a_governed_caller_only_its_tables_and_columns(ws, client):
+    ws.lake.write("raw.secret_payroll", {"name": ["a"], "salary": [1.0]})
+    ws.governance.create_principal("clerk")
+    ws.governance.grant("clerk", "raw.shop_sales.region", "select")
+    key = ws.governance.create_api_key("clerk", "t")
+    headers = {"Authorization": f"Bearer {key}"}
+    listed = [t["name"] for t in client.get("/api/tables", headers=headers).json()]
+    assert listed == ["raw.shop_sales"]
+    detail = client.get("/api/tables/raw/shop_sales", headers=headers).json()
+    assert [c["name"] for c in detail["schema"]] == ["region"]
+    hidden = client.get("/api/tables/raw/secret_payroll", headers=headers)
+    unknown = client.get("/api/tables/raw/no_such_table", headers=headers)
+    assert hidden.status_code == unknown.status_code == 404
+    # a hidden table answers exactly like a missing one: nothing tells that it exists
+    assert hidden.json()["detail"] == unknown.json()["detail"].replace("no_such_table", "secret_payroll")
+    assert sorted(t["name"] for t in client.get("/api/tables").json()) == ["raw.secret_payroll", "raw.shop_sales"]
