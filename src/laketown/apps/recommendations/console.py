@@ -12,9 +12,29 @@ HERE = Path(__file__).parent
 PAGE = "/apps/recs"
 
 
+EVENTS_STREAM = "recs_events"
+
+
+def events_to_stream(ws: Any) -> Any:
+    """A PutEvents hook: every accepted event is also appended, durably, to the stream
+    ``recs_events`` (keyed by user), from which ``laketown sink start recs_events raw.recs_events``
+    (or the demo) delivers them to the lake."""
+    import threading
+
+    ws.streams.create_stream(EVENTS_STREAM, partitions=2, exist_ok=True)
+    producer = ws.streams.producer(EVENTS_STREAM)
+    lock = threading.Lock()
+
+    def hook(user_id: str, events: list[dict[str, Any]]) -> None:
+        with lock:
+            producer.produce_json([{"user_id": user_id, **e} for e in events], key_field="user_id")
+
+    return hook
+
+
 def mount(app: Any, ws: Any) -> None:
     """Include the campaigns API and list the page in the console's navigation."""
-    from laketown.apps.recommendations.api import router_for_workspace
+    from laketown.apps.recommendations.api import build_router, service_for_workspace
     from laketown.console import register_templates, render_page
     from laketown.server import mount_app_page
 
@@ -25,5 +45,8 @@ def mount(app: Any, ws: Any) -> None:
     def recs_page(request: Request) -> HTMLResponse:
         return render_page(request, "recs.html", title="Recommendations")
 
-    app.include_router(router_for_workspace(ws))
+    service = service_for_workspace(ws)
+    service.event_hooks.append(events_to_stream(ws))
+    app.state.recs_service = service
+    app.include_router(build_router(service))
     mount_app_page(app, "Recommendations", PAGE, page, static_dir=HERE / "static")

@@ -1,0 +1,34 @@
+"""The recommendations app as the server mounts it: page, API behind auth, events to the stream."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from laketown.apps.recommendations import data, retail, solutions
+from laketown.apps.recommendations.console import EVENTS_STREAM, mount
+from laketown.server import create_app
+
+
+def test_page_api_and_events_reach_the_stream(ws):
+    ds = retail.generate()
+    data.write_to_lake(ws, ds)
+    sol = solutions.train_solution(ds, protocol="personalize")
+    solutions.save(sol, ws)
+    app = create_app(ws)
+    mount(app, ws)
+    key = ws.governance.create_api_key("admin", "t")
+    with TestClient(app) as anon:
+        assert anon.get("/api/recs/users/u1").status_code == 401  # the app's API is behind auth too
+    with TestClient(app, headers={"X-API-Key": key}) as c:
+        assert c.get("/apps/recs").status_code == 200
+        user = str(ds.interactions["user_id"].iloc[0])
+        item = str(ds.interactions["item_id"].iloc[-1])
+        assert c.get(f"/api/recs/users/{user}").json()["recommendations"]
+        resp = c.post("/api/recs/events", json={"user_id": user, "events": [{"item_id": item, "event_type": "click"}]})
+        assert resp.status_code == 200 and resp.json()["accepted"] == 1
+    with ws.streams.consumer(EVENTS_STREAM) as cons:
+        got = cons.poll(max_records=10, timeout_s=2)
+    events = [json.loads(v) for v in got.column("value").to_pylist()]
+    assert [(e["user_id"], e["item_id"], e["event_type"]) for e in events] == [(user, item, "click")]
