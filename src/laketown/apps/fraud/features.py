@@ -308,11 +308,14 @@ class OnlineFeatures:
         self._added = 0
 
     def _key(self, entity: tuple[str, ...], tx: dict[str, Any]) -> Any:
-        return tx[entity[0]] if len(entity) == 1 else tuple(tx[c] for c in entity)
+        # keys as text: 123 from the lake and "123" from a JSON client are one customer
+        return str(tx[entity[0]]) if len(entity) == 1 else tuple(str(tx[c]) for c in entity)
 
-    def compute(self, tx: dict[str, Any]) -> list[float]:
-        """Feature values of one transaction (a dict with the feature set's input columns)."""
-        fs = self.fs
+    def compute(self, tx: dict[str, Any], features: FeatureSet | None = None) -> list[float]:
+        """Feature values of one transaction (a dict with the feature set's input columns).
+
+        ``features`` may be another feature set over the same entities (a newer model's)."""
+        fs = features or self.fs
         ts = to_micros(tx[fs.time])
         amount = float(tx[fs.amount])
         out: list[float] = []
@@ -321,7 +324,10 @@ class OnlineFeatures:
                 if isinstance(f, ColumnFeature):
                     out.append(_column_value(f, ts, amount, tx))
                     continue
-                hist = self._state[f.entity].get(self._key(f.entity, tx))
+                keyed = self._state.get(f.entity)
+                if keyed is None:
+                    raise LaketownError(f"online state keeps no history per {f.entity!r}; it has {list(self._state)}")
+                hist = keyed.get(self._key(f.entity, tx))
                 if f.delay_days:
                     hi = ts - f.delay_days * DAY_US
                     n, s, ss, fr = hist.frame(hi - f.days * DAY_US, hi, True) if hist else (0, 0.0, 0.0, 0)

@@ -70,6 +70,7 @@ class FraudClassifier:
     calib_b: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     version: int | None = None
+    feature_set: Any = None  # the FeatureSet the features come from (for online scoring)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(X, raw_score=True, num_threads=1)
