@@ -7,7 +7,9 @@ Malformed payloads get 422 naming the field.
 
 * ``POST /api/fraud/score``: one transaction object, or ``{"transactions": [...]}`` with at most
   :data:`MAX_BATCH` of them. Each returns its anomaly score, fraud probability, outcome, matched
-  rule, top reasons and the model versions.
+  rule, top reasons and the model versions. Reasons (SHAP values, ~1 ms a transaction) come for
+  every single transaction, and in a batch for those not approved; ``?reasons=all`` or
+  ``?reasons=flagged`` chooses.
 * ``GET /api/fraud/cases?status=open&limit=100``: the review queue.
 * ``POST /api/fraud/cases/{case_id}/label``: ``{"label": 0|1, "analyst": "...", "note": "..."}``.
 * ``GET /api/fraud/models``: versions served; ``POST /api/fraud/models/reload``: hot-swap to the
@@ -132,7 +134,7 @@ def create_router(ws: Any, scorer: Scorer | None = None, keys: dict[str, str] | 
     router.service = service  # type: ignore[attr-defined] - reachable for the server and tests
 
     @router.post("/score")
-    async def score(request: Request) -> Response:
+    async def score(request: Request, reasons: Literal["all", "flagged"] | None = None) -> Response:
         """Score one transaction or a batch (at most 1,000)."""
         body = await service.verified_body(request)
         try:
@@ -152,7 +154,7 @@ def create_router(ws: Any, scorer: Scorer | None = None, keys: dict[str, str] | 
                 raise RequestValidationError([{"type": "missing", "loc": loc, "msg": "Field required"}])
             rows.append(row)
         try:
-            scored = scorer.score(rows)
+            scored = scorer.score(rows, reasons or ("all" if single else "flagged"))
         except (TypeError, ValueError) as exc:
             raise RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": str(exc)}]) from None
         return _json(scored[0] if single else {"results": scored})

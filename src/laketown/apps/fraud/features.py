@@ -169,7 +169,8 @@ class FeatureSet:
         amount, label, time = _q(self.amount), _q(self.label), _q(self.time)
         for f in self.features:
             if isinstance(f, ColumnFeature):
-                exprs.append(f"{self._column_sql(f)} AS {_q(f.name)}")
+                if not (f.kind == "raw" and tuple(extra_columns) == ("*",)):  # else already selected by *
+                    exprs.append(f"{self._column_sql(f)} AS {_q(f.name)}")
                 continue
             w, needs = frames.setdefault(f.frame, (f"w{len(frames)}", set()))
             needs.update(_NEEDS[f.kind])
@@ -195,7 +196,7 @@ class FeatureSet:
         if defs:
             inner += f" WINDOW {', '.join(defs)}"
         return (
-            f"SELECT {head}, {', '.join(exprs)}\nFROM ({inner}) AS frames\n"
+            f"SELECT {', '.join([head, *exprs])}\nFROM ({inner}) AS frames\n"
             f"ORDER BY {time}, {_q(self.id)}"
         )
 

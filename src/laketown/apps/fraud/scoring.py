@@ -112,8 +112,13 @@ class Scorer:
         row[fs.amount] = tx["amount"]
         return row
 
-    def score(self, transactions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Score transactions in order (each one sees the ones before it in its features)."""
+    def score(self, transactions: Sequence[dict[str, Any]], reasons_for: str | None = None) -> list[dict[str, Any]]:
+        """Score transactions in order (each one sees the ones before it in its features).
+
+        ``reasons_for`` (default: the scorer's) is ``all`` or ``flagged`` (not approved)."""
+        reasons_for = reasons_for or self.reasons_for
+        if reasons_for not in REASONS_FOR:
+            raise LaketownError(f"reasons_for must be one of {REASONS_FOR}; got {reasons_for!r}")
         models = self._models  # one read: a swap mid-request does not mix versions
         rules = self.rules
         fs = models.feature_set
@@ -132,7 +137,7 @@ class Scorer:
             variables.update({c: tx.get(c) for e in fs.entities for c in e})
             variables.update(fraud_probability=float(prob[i]), anomaly_score=float(anomaly[i]), amount=float(tx["amount"]))
             decisions.append(rules.decide(variables))
-        explain = [i for i, d in enumerate(decisions) if self.reasons_for == "all" or d.outcome != "approve"]
+        explain = [i for i, d in enumerate(decisions) if reasons_for == "all" or d.outcome != "approve"]
         reasons: dict[int, list[dict[str, Any]]] = {}
         if explain:
             for i, r in zip(explain, models.classifier.reasons(X[explain], self.top_reasons)):
