@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from laketown.errors import LaketownError, MissingExtraError
+from laketown.errors import LaketownError
 
 EXPERIMENT = "laketown"
 _MODEL_FILE = "model.pkl"
@@ -46,7 +46,8 @@ def _mlflow() -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
-        raise MissingExtraError("the MLflow model registry", "ml", exc) from None
+        raise LaketownError(f"the model registry needs mlflow-skinny, a core dependency ({exc}): "
+                            "pip install 'mlflow-skinny>=3.1,<4' sqlalchemy alembic") from None
     return MlflowClient
 
 

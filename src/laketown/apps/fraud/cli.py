@@ -79,7 +79,10 @@ def train(
 
     ws = _ws()
     table, fs, _ = _load(ws, data, label, time, id, entity, amount)
-    result = run(ws, table, fs, delay_days, test_days, card=fs.entities[0][0] if fs.entities else None)
+    from laketown.apps.fraud.models import GENERIC_PARAMS, LAKETOWN_PARAMS
+
+    params = LAKETOWN_PARAMS if data is None else GENERIC_PARAMS
+    result = run(ws, table, fs, delay_days, test_days, params, card=fs.entities[0][0] if fs.entities else None)
     _print({"table": table, "model_versions": result.versions, "rows": result.rows, **result.metrics})
 
 

@@ -417,13 +417,14 @@ def handbook_features(customer: str = "customer_id", terminal: str = "terminal_i
 
 def laketown_features(customer: str = "customer_id", terminal: str = "terminal_id") -> tuple[Feature, ...]:
     """The handbook's features plus the customer's spending-pattern deviation (amount against
-    the past mean and spread), more terminal-risk windows and the time of day."""
+    the past 7- and 30-day mean and spread), terminal risk over 3, 14 and 60 days and fraud
+    counts over 7 and 14 days (all 7 days late), and the hour. Chosen on validation weeks
+    before the handbook's test weeks."""
     out = list(handbook_features(customer, terminal)) + [ColumnFeature("hour")]
     for d in (7, 30):
         out += [WindowFeature((customer,), "amount_ratio", d), WindowFeature((customer,), "amount_zscore", d)]
-    for d in (14,):
-        out += [WindowFeature((terminal,), "risk", d, 7), WindowFeature((terminal,), "nb_frauds", d, 7)]
-    out += [WindowFeature((terminal,), "nb_frauds", 7, 7)]
+    out += [WindowFeature((terminal,), "risk", d, 7) for d in (3, 14, 60)]
+    out += [WindowFeature((terminal,), "nb_frauds", d, 7) for d in (7, 14)]
     return tuple(out)
 
 
