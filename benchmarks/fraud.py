@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+from fastapi import FastAPI, Request
 
 import laketown
 from laketown.apps.fraud.benchmarking import summary
@@ -82,7 +83,7 @@ def simulator_quality(ws, quick: bool) -> tuple[dict, dict, list[dict], object]:
 
     base, _, _ = run(hb, PLAIN_PARAMS, False, "plain-lightgbm-15-handbook-features")
     lt, clf, X = run(fs.names, LAKETOWN_PARAMS, True, "laketown-lightgbm-calibrated")
-    variants = [lt, run(hb, LAKETOWN_PARAMS, True, "laketown-params-15-handbook-features")[0]]
+    variants = [dict(lt), run(hb, LAKETOWN_PARAMS, True, "laketown-params-15-handbook-features")[0]]
     if not quick:
         variants.append(run(fs.names, PLAIN_PARAMS, False, "plain-params-laketown-features")[0])
     # register what the API serves: this classifier and an anomaly model on the same rows
@@ -120,7 +121,6 @@ def free_port() -> int:
 def serve(kind: str, workspace: str, port: int, secret: str) -> None:
     """Run in a child process: the Laketown router, or a bare endpoint on the same booster."""
     import uvicorn
-    from fastapi import FastAPI, Request
 
     ws = laketown.connect(workspace)
     app = FastAPI()

@@ -112,9 +112,11 @@ class FraudService:
         return body
 
 
-def _parse(model: type[BaseModel], body: bytes) -> Any:
+def _parse(model: type[BaseModel], body: bytes | Any) -> Any:
     try:
-        return model.model_validate_json(body or b"{}")
+        if isinstance(body, (bytes, str)):
+            return model.model_validate_json(body or b"{}")
+        return model.model_validate(body)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
@@ -142,7 +144,7 @@ def create_router(ws: Any, scorer: Scorer | None = None, keys: dict[str, str] | 
         except ValueError as exc:
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}"}]) from None
         single = not (isinstance(payload, dict) and "transactions" in payload)
-        txs = [_parse(Transaction, body)] if single else _parse(Batch, body).transactions
+        txs = [_parse(Transaction, payload)] if single else _parse(Batch, payload).transactions
         scorer = service.scorer
         needed = [c for e in scorer.models.feature_set.entities for c in e]
         rows = []

@@ -16,6 +16,7 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -134,11 +135,11 @@ class FeatureSet:
     amount: str = "tx_amount"
     label: str = "tx_fraud"
 
-    @property
+    @cached_property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
 
-    @property
+    @cached_property
     def entities(self) -> list[tuple[str, ...]]:
         seen: dict[tuple[str, ...], None] = {}
         for f in self.features:
