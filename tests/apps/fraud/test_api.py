@@ -217,3 +217,32 @@ def test_new_model_version_is_hot_swapped_under_load_without_a_failed_request(ap
     r = signed.post("/api/fraud/models/reload", {"classifier": 1, "anomaly": 1})
     assert r.json()["model_versions"] == {"fraud_classifier": 1, "fraud_anomaly": 1}
     assert load_models(trained_ws).versions == {"fraud_classifier": 2, "fraud_anomaly": 2}
+
+
+def test_timestamp_from_the_future_is_refused_like_an_old_one():
+    from laketown.apps.fraud.signing import SignatureError, Verifier
+
+    v = Verifier({"k": "s"}, clock=lambda: 1_000_000.0)
+    headers = sign("POST", "/p", b"{}", "k", "s", timestamp=1_000_000 + 301)
+    with pytest.raises(SignatureError, match="expired"):
+        v.verify("POST", "/p", headers, b"{}")
+    ok = sign("POST", "/p", b"{}", "k", "s", timestamp=1_000_000 - 299)
+    assert v.verify("POST", "/p", ok, b"{}") == "k"
+
+
+def test_live_feed_posts_signed_transactions(api, trained_ws):
+    """The demo feed against the real router (through the TestClient's transport)."""
+    from laketown.apps.fraud import feed
+
+    _, _, published, client = api
+    pairs = feed.recent_pairs(trained_ws, limit=50)
+    before = len(published)
+    import httpx
+
+    real_client = httpx.Client
+    try:
+        httpx.Client = lambda base_url, timeout: client  # noqa: E731 - reuse the app's transport
+        n = feed.run_feed("http://testserver", "k1", KEYS["k1"], pairs, rate=1000, max_requests=5)
+    finally:
+        httpx.Client = real_client
+    assert n == 5 and len(published) == before + 5

@@ -28,6 +28,20 @@ def _user_csv(tmp_path, n_customers=150, days=40):
     return path
 
 
+def _root_with_fraud():
+    """A root command like ``laketown``'s (same --workspace callback) with ``fraud`` mounted,
+    without touching the global one."""
+    import typer
+
+    from laketown import cli
+    from laketown.apps.fraud.cli import app as fraud_app
+
+    root = typer.Typer()
+    root.callback()(cli._root)
+    root.add_typer(fraud_app, name="fraud")
+    return root
+
+
 def test_user_file_is_checked_and_renamed(tmp_path):
     data = read_file(_user_csv(tmp_path))
     loaded = prepare(data, "is_fraud", "when", "id", ["card", "merchant", "card+merchant"])
@@ -75,10 +89,7 @@ def test_next_training_uses_the_analysts_labels(trained_ws):
 
 
 def test_cli_evaluate_prints_one_summary_line(tmp_path, monkeypatch):
-    from laketown.cli import app as root
-    from laketown.apps.fraud.cli import app as fraud_app
-
-    root.add_typer(fraud_app, name="fraud")
+    root = _root_with_fraud()
     path = _user_csv(tmp_path)
     res = CliRunner().invoke(root, ["-w", str(tmp_path / "ws"), "fraud", "evaluate", "--data", str(path),
                                     "--label", "is_fraud", "--time", "when", "--id", "id",
@@ -100,3 +111,23 @@ def test_demo_step_trains_and_registers(tmp_path, monkeypatch):
         out = pipeline.demo_step(ws, progress)
     assert out["model_versions"] == {"fraud_classifier": 1, "fraud_anomaly": 1}
     assert 0 < out["auc_roc"] <= 1 and out["rule_set"] == "fraud@v1"
+
+
+def test_cli_simulate_then_train_registers_models(tmp_path):
+    root = _root_with_fraud()
+    ws = str(tmp_path / "ws")
+    runner = CliRunner()
+    res = runner.invoke(root, ["-w", ws, "fraud", "simulate", "--customers", "150", "--terminals", "300", "--days", "40"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["table"] == "raw.fraud_transactions"
+    res = runner.invoke(root, ["-w", ws, "fraud", "train"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["model_versions"] == {"fraud_classifier": 1, "fraud_anomaly": 1}
+    assert 0 < out["auc_roc"] <= 1
+
+
+def test_cli_train_without_data_or_label_says_what_to_do(tmp_path):
+    root = _root_with_fraud()
+    res = CliRunner().invoke(root, ["-w", str(tmp_path / "empty"), "fraud", "train"])
+    assert res.exit_code != 0 and "laketown fraud simulate" in str(res.exception)

@@ -19,6 +19,7 @@ Malformed payloads get 422 naming the field.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any, Literal
 
@@ -79,6 +80,7 @@ class FraudService:
         self.cases = CaseQueue(ws)
         self._publish = publish
         self._scorer = scorer
+        self._lock = threading.Lock()
         if scorer is not None:
             self._attach(scorer)
 
@@ -90,9 +92,11 @@ class FraudService:
     @property
     def scorer(self) -> Scorer:
         if self._scorer is None:
-            scorer = scorer_for(self.ws, self.table)
-            self._attach(scorer)
-            self._scorer = scorer
+            with self._lock:
+                if self._scorer is None:
+                    scorer = scorer_for(self.ws, self.table)
+                    self._attach(scorer)
+                    self._scorer = scorer
         return self._scorer
 
     def set_publish(self, publish: Publish | None) -> None:
