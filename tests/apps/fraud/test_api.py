@@ -32,8 +32,11 @@ class Signed:
         return self.client.post(path, content=body, headers={**headers, "content-type": "application/json"})
 
     def get(self, path: str, params=None):
-        headers = sign("GET", path, b"", self.key_id, self.secret)
-        return self.client.get(path, params=params, headers=headers)
+        from urllib.parse import urlencode
+
+        target = f"{path}?{urlencode(params)}" if params else path
+        headers = sign("GET", target, b"", self.key_id, self.secret)
+        return self.client.get(target, headers=headers)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,14 @@ def test_replayed_request_is_401(api):
     assert client.post("/api/fraud/score", content=body, headers=headers).status_code == 200
     again = client.post("/api/fraud/score", content=body, headers=headers)
     assert again.status_code == 401 and "replayed" in again.json()["detail"]
+
+
+def test_signature_covers_the_query_string(api):
+    signed, _, _, client = api
+    headers = sign("GET", "/api/fraud/cases?status=open", b"", "k1", KEYS["k1"])
+    r = client.get("/api/fraud/cases?status=all", headers=headers)
+    assert r.status_code == 401 and "bad signature" in r.json()["detail"]
+    assert signed.get("/api/fraud/cases", {"status": "all", "limit": 5}).status_code == 200
 
 
 def test_signature_binds_the_path(api):

@@ -110,7 +110,8 @@ class FraudService:
         if len(body) > MAX_BODY_BYTES:
             raise HTTPException(413, f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
         try:
-            self.verifier.verify(request.method, request.url.path, request.headers, body)
+            query = request.url.query
+            self.verifier.verify(request.method, request.url.path + (f"?{query}" if query else ""), request.headers, body)
         except SignatureError as exc:
             raise HTTPException(401, exc.reason, headers={"WWW-Authenticate": "HMAC-SHA256"}) from None
         return body

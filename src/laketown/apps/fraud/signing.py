@@ -42,7 +42,8 @@ def canonical(method: str, path: str, timestamp: str, nonce: str, body: bytes) -
 
 def sign(method: str, path: str, body: bytes, key_id: str, secret: str,
          timestamp: float | None = None, nonce: str | None = None) -> dict[str, str]:
-    """The headers that sign one request (``path`` without host, e.g. ``/api/fraud/score``)."""
+    """The headers that sign one request (``path`` without host, with the query string if any,
+    e.g. ``/api/fraud/score`` or ``/api/fraud/cases?status=open``)."""
     ts = str(int(time.time() if timestamp is None else timestamp))
     nonce = nonce or secrets.token_hex(16)
     mac = hmac.new(secret.encode(), canonical(method, path, ts, nonce, body), hashlib.sha256).hexdigest()
