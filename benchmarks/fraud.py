@@ -128,7 +128,9 @@ def serve(kind: str, workspace: str, port: int, secret: str) -> None:
         from laketown.apps.fraud.api import create_router
         from laketown.apps.fraud.scoring import scorer_for
 
-        app.include_router(create_router(ws, scorer=scorer_for(ws), keys={"bench": secret}))
+        router = create_router(ws, scorer=scorer_for(ws), keys={"bench": secret})
+        router.service.cases.writer.start().result()  # the case writer process is up before load
+        app.include_router(router)
     else:
         from laketown.apps.fraud.scoring import load_models
 

@@ -78,6 +78,7 @@ class FraudService:
         self.table = table
         self.verifier = Verifier(keys if keys is not None else load_keys(ws))
         self.cases = CaseQueue(ws)
+        self.cases.writer.start()
         self._publish = publish
         self._scorer = scorer
         self._lock = threading.Lock()
@@ -98,6 +99,10 @@ class FraudService:
                     self._attach(scorer)
                     self._scorer = scorer
         return self._scorer
+
+    def close(self) -> None:
+        """Write the queued cases and stop the writer process (on server shutdown)."""
+        self.cases.close()
 
     def set_publish(self, publish: Publish | None) -> None:
         """The hook scored rows go to (the stream to ``curated.fraud_scored_transactions``)."""
@@ -139,6 +144,7 @@ def create_router(ws: Any, scorer: Scorer | None = None, keys: dict[str, str] | 
     service = FraudService(ws, scorer, keys, publish)
     router = APIRouter(prefix=PREFIX, tags=["fraud"])
     router.service = service  # type: ignore[attr-defined] - reachable for the server and tests
+    router.add_event_handler("shutdown", service.close)
 
     @router.post("/score")
     async def score(request: Request, reasons: Literal["all", "flagged"] | None = None) -> Response:

@@ -2,14 +2,18 @@
 ``curated.fraud_cases``; analysts' labels go to ``clean.fraud_labels`` and override the
 simulated or imported labels in the next training run.
 
-Cases are written by a background thread in batches, so scoring never waits for a lake commit.
+Cases are queued in memory and written in batches every few seconds by a writer *process*:
+an Iceberg commit is a few hundred milliseconds of Python, which in the serving process would
+hold the interpreter lock and stall every request in flight.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import queue
 import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,6 +40,65 @@ LABELS_SCHEMA = pa.schema(
 )
 
 
+SCHEMAS = {CASES_TABLE: CASES_SCHEMA, LABELS_TABLE: LABELS_SCHEMA}
+_child_ws: Any = None
+
+
+def _open_workspace(settings: Any) -> Any:
+    global _child_ws
+    if _child_ws is None:
+        import laketown
+
+        _child_ws = laketown.connect(settings)
+        _child_ws.lake  # open the catalog now
+    return None
+
+
+def append_rows(settings: Any, table: str, rows: list[dict[str, Any]]) -> int:
+    """Append ``rows`` to ``table`` (created if needed) in the workspace of ``settings``; runs in
+    the writer process, which keeps its workspace open between calls."""
+    _open_workspace(settings)
+    lake_table = _child_ws.lake.create_table(table, schema=SCHEMAS[table], exist_ok=True)
+    return lake_table.append(pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
+
+
+class LakeWriter:
+    """Appends rows to lake tables from a separate process (``in_process=True``: right here)."""
+
+    def __init__(self, ws: Any, in_process: bool = False):
+        self.ws = ws
+        self.in_process = in_process
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Future[Any] | None:
+        """Start the writer process and open its workspace now, before requests arrive; the
+        returned future is done when it is ready."""
+        if self.in_process:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
+        return pool.submit(_open_workspace, self.ws.settings)
+
+    def append(self, table: str, rows: list[dict[str, Any]]) -> int:
+        if self.in_process:
+            lake_table = self.ws.lake.create_table(table, schema=SCHEMAS[table], exist_ok=True)
+            return lake_table.append(pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
+        return pool.submit(append_rows, self.ws.settings, table, rows).result()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
 def _naive_utc(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
@@ -47,9 +110,10 @@ def _naive_utc(value: Any) -> datetime:
 class CaseQueue:
     """Cases and labels of one workspace; ``add`` is cheap, writes happen in the background."""
 
-    def __init__(self, ws: Any, flush_every_s: float = 1.0):
+    def __init__(self, ws: Any, flush_every_s: float = 5.0, writer: LakeWriter | None = None):
         self.ws = ws
         self.flush_every_s = flush_every_s
+        self.writer = writer or LakeWriter(ws)
         self._pending: queue.Queue[dict[str, Any]] = queue.Queue()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,8 +162,7 @@ class CaseQueue:
         if not rows:
             return 0
         with self._write_lock:
-            table = self.ws.lake.create_table(CASES_TABLE, schema=CASES_SCHEMA, exist_ok=True)
-            table.append(pa.Table.from_pylist(rows, schema=CASES_SCHEMA))
+            self.writer.append(CASES_TABLE, rows)
         return len(rows)
 
     def close(self) -> None:
@@ -107,6 +170,7 @@ class CaseQueue:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.flush()
+        self.writer.close()
 
     def list(self, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
         """Cases, highest fraud probability first: ``open`` (no label yet), ``labelled`` or ``all``."""
@@ -154,8 +218,7 @@ class CaseQueue:
         row = {"case_id": case_id, "transaction_id": case["transaction_id"], "label": label, "analyst": analyst,
                "note": note, "labelled_at": datetime.now(timezone.utc).replace(tzinfo=None)}
         with self._write_lock:
-            table = self.ws.lake.create_table(LABELS_TABLE, schema=LABELS_SCHEMA, exist_ok=True)
-            table.append(pa.Table.from_pylist([row], schema=LABELS_SCHEMA))
+            self.writer.append(LABELS_TABLE, [row])
         return {**row, "customer_id": case["customer_id"], "terminal_id": case["terminal_id"]}
 
 

@@ -8,6 +8,7 @@ with, the next one gets the new pair, and none fails or waits.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -188,4 +189,8 @@ def scorer_for(ws: Any, table: str = "raw.fraud_transactions", publish: Publish 
     models = load_models(ws)
     scorer = Scorer(models, RuleStore(ws).load(), publish, on_flagged, reasons_for)
     scorer.warm(warm_rows(ws, table, models.feature_set))
+    # the warmed state and the loaded libraries are millions of long-lived objects: leave them
+    # out of the garbage collector's full passes, which would otherwise stall requests
+    gc.collect()
+    gc.freeze()
     return scorer
