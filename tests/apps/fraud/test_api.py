@@ -248,12 +248,9 @@ def test_live_feed_posts_signed_transactions(api, trained_ws):
     _, _, published, client = api
     pairs = feed.recent_pairs(trained_ws, limit=50)
     before = len(published)
-    import httpx
 
-    real_client = httpx.Client
-    try:
-        httpx.Client = lambda base_url, timeout: client  # noqa: E731 - reuse the app's transport
-        n = feed.run_feed("http://testserver", "k1", KEYS["k1"], pairs, rate=1000, max_requests=5)
-    finally:
-        httpx.Client = real_client
+    def post(path, body, headers):
+        return client.post(path, content=body, headers=headers).status_code
+
+    n = feed.run_feed("http://testserver", "k1", KEYS["k1"], pairs, rate=1000, max_requests=5, post=post)
     assert n == 5 and len(published) == before + 5

@@ -166,7 +166,7 @@ class Scorer:
         """Feed a late label into the online state (terminal risk and fraud counts use it)."""
         fs = self._models.feature_set
         with self._state_lock:
-            return self.online.set_label(self._row(tx, fs) if "timestamp" in tx else {**tx, fs.id: tx["transaction_id"]}, label)
+            return self.online.set_label({**tx, fs.id: tx["transaction_id"]}, label)
 
 
 def warm_rows(ws: Any, table: str, fs: FeatureSet) -> list[dict[str, Any]]:
