@@ -40,7 +40,13 @@ from laketown.apps.fraud.data import IEEE_TABLE, SIMULATED_TABLE, prepare_ieee, 
 from laketown.apps.fraud.evaluation import handbook_split, score_metrics
 from laketown.apps.fraud.features import FeatureSet, handbook_features, laketown_features
 from laketown.apps.fraud.models import (
-    ANOMALY, CLASSIFIER, LAKETOWN_PARAMS, PLAIN_PARAMS, matrix, train_anomaly, train_classifier,
+    ANOMALY,
+    CLASSIFIER,
+    LAKETOWN_PARAMS,
+    PLAIN_PARAMS,
+    matrix,
+    train_anomaly,
+    train_classifier,
 )
 from laketown.apps.fraud.simulator import SimulationSpec
 
@@ -274,7 +280,7 @@ def saturation(client: Client, seconds: float, batch: int, workers: int = 8) -> 
 
 
 def api_benchmark(ws, model_bundle, quick: bool) -> tuple[dict, dict]:
-    feats, fs, clf = model_bundle
+    feats, fs, _ = model_bundle
     last_day = int(feats["tx_time_days"].to_numpy().max())
     rows = feats.filter(feats["tx_time_days"].to_numpy() == last_day).slice(0, 2000)
     X = matrix(rows, fs.names)

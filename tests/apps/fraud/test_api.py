@@ -94,7 +94,7 @@ def test_unsigned_request_is_401_with_reason(api):
 
 
 def test_tampered_body_is_401(api):
-    signed, _, _, client = api
+    _, _, _, client = api
     body = json.dumps(_tx(4)).encode()
     headers = sign("POST", "/api/fraud/score", body, "k1", KEYS["k1"])
     r = client.post("/api/fraud/score", content=body.replace(b"42.5", b"4.25"), headers=headers)

@@ -14,7 +14,7 @@ import multiprocessing
 import queue
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -50,7 +50,7 @@ def _open_workspace(settings: Any) -> Any:
         import laketown
 
         _child_ws = laketown.connect(settings)
-        _child_ws.lake  # open the catalog now
+        _ = _child_ws.lake  # open the catalog now
     return None
 
 
@@ -103,7 +103,7 @@ def _naive_utc(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -122,7 +122,7 @@ class CaseQueue:
     def add(self, scored: list[dict[str, Any]]) -> int:
         """Queue the scored transactions whose outcome is not ``approve``; returns how many."""
         n = 0
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         for row in scored:
             if row["outcome"] == "approve":
                 continue
@@ -216,7 +216,7 @@ class CaseQueue:
         if case is None:
             raise LaketownError(f"no case {case_id!r}; GET /api/fraud/cases lists the open ones")
         row = {"case_id": case_id, "transaction_id": case["transaction_id"], "label": label, "analyst": analyst,
-               "note": note, "labelled_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+               "note": note, "labelled_at": datetime.now(UTC).replace(tzinfo=None)}
         with self._write_lock:
             self.writer.append(LABELS_TABLE, [row])
         return {**row, "customer_id": case["customer_id"], "terminal_id": case["terminal_id"]}

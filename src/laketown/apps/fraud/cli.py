@@ -69,7 +69,7 @@ def _load(ws: Any, data: Path | None, label: str | None, time: str | None, id_: 
 
 @app.command()
 def train(
-    data: DataOpt = None, label: LabelOpt = None, time: TimeOpt = None, id: IdOpt = None,  # noqa: A002
+    data: DataOpt = None, label: LabelOpt = None, time: TimeOpt = None, id: IdOpt = None,
     entity: EntityOpt = None, amount: AmountOpt = None,
     delay_days: Annotated[int, typer.Option(help="Days between training and test (labels arrive late).")] = 7,
     test_days: Annotated[int, typer.Option(help="Days held out for the test metrics.")] = 7,
@@ -88,7 +88,7 @@ def train(
 
 @app.command()
 def evaluate(
-    data: DataOpt = None, label: LabelOpt = None, time: TimeOpt = None, id: IdOpt = None,  # noqa: A002
+    data: DataOpt = None, label: LabelOpt = None, time: TimeOpt = None, id: IdOpt = None,
     entity: EntityOpt = None, amount: AmountOpt = None,
 ) -> None:
     """Train on the earliest 80 % by time, test on the latest 20 %: Laketown's model against a

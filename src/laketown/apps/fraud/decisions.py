@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class Condition:
         self._check(tree.body)
         known = set(variables) if variables is not None else None
         if known is not None and not self.names <= known:
-            bad = sorted(self.names - known)[0]
+            bad = min(self.names - known)
             raise RuleError(f"rule condition {text!r} uses unknown variable {bad!r}; variables: {', '.join(sorted(known))}")
         self._tree = tree.body
 
@@ -157,7 +157,7 @@ class RuleSet:
     default: str = "approve"
     name: str = "fraud"
     version: int = 0
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
         if self.default not in OUTCOMES:

@@ -16,8 +16,8 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +28,7 @@ from laketown.errors import LaketownError
 Kind = Literal["nb_tx", "avg_amount", "amount_ratio", "amount_zscore", "risk", "nb_frauds"]
 KINDS: tuple[str, ...] = ("nb_tx", "avg_amount", "amount_ratio", "amount_zscore", "risk", "nb_frauds")
 DAY_US = 86_400_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def to_micros(value: Any) -> int:
         return int(value.astype("datetime64[us]").astype(np.int64))
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         delta = value - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     raise LaketownError(f"cannot read {value!r} as a timestamp; give an ISO 8601 string or a datetime")

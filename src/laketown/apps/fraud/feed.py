@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,7 @@ def run_feed(base_url: str, key_id: str, secret: str, pairs: list[dict[str, Any]
         pick = pairs[int(rng.integers(len(pairs)))]
         amount = float(pick["tx_amount"]) * (5 if rng.uniform() < 0.03 else 1)
         tx = {"transaction_id": f"feed-{seed}-{sent}-{int(time.time() * 1000)}",
-              "timestamp": datetime.now(timezone.utc).isoformat(), "amount": round(amount, 2),
+              "timestamp": datetime.now(UTC).isoformat(), "amount": round(amount, 2),
               "customer_id": pick["customer_id"], "terminal_id": pick["terminal_id"]}
         body = json.dumps(tx).encode()
         headers = {**sign("POST", PATH, body, key_id, secret), "content-type": "application/json"}

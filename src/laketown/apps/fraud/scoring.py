@@ -12,7 +12,7 @@ import gc
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -143,7 +143,7 @@ class Scorer:
         if explain:
             for i, r in zip(explain, models.classifier.reasons(X[explain], self.top_reasons)):
                 reasons[i] = r
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         out = []
         for i, tx in enumerate(transactions):
             d = decisions[i]

@@ -15,7 +15,14 @@ from laketown.apps.fraud.cases import LABELS_TABLE
 from laketown.apps.fraud.evaluation import score_metrics
 from laketown.apps.fraud.features import DAY_US, FeatureSet
 from laketown.apps.fraud.models import (
-    ANOMALY, CLASSIFIER, LAKETOWN_PARAMS, AnomalyModel, FraudClassifier, matrix, train_anomaly, train_classifier,
+    ANOMALY,
+    CLASSIFIER,
+    LAKETOWN_PARAMS,
+    AnomalyModel,
+    FraudClassifier,
+    matrix,
+    train_anomaly,
+    train_classifier,
 )
 from laketown.errors import LaketownError
 
