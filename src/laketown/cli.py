@@ -163,8 +163,10 @@ def sink_start(
     dead_letter_table: Annotated[str, typer.Option(help="Where bad records go.")] = "raw.dead_letters",
     ignore_unknown_fields: Annotated[bool, typer.Option(help="Drop JSON fields the table lacks instead of dead-lettering.")] = False,
     name: Annotated[str | None, typer.Option(help="Job name shown in the console (default derived).")] = None,
+    key: Annotated[list[str] | None, typer.Option(help="Key column(s): a record repeated by an at-least-once producer replaces, not duplicates.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: run until Ctrl-C).")] = None,
     idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without records.")] = None,
+    exit_with_parent: Annotated[bool, typer.Option(hidden=True, help="Stop when the parent process is gone.")] = False,
 ) -> None:
     """Run a delivery sink: JSON records of STREAM into TABLE, offsets committed with the data.
 
@@ -182,8 +184,24 @@ def sink_start(
     sink = DeliverySink(ws.lake, ws.streams, stream, table, partitions=parts, buffer_records=buffer_records,
                         buffer_bytes=int(buffer_mb * (1 << 20)), buffer_seconds=buffer_seconds,
                         dead_letter_table=dead_letter_table,
-                        unknown_fields="ignore" if ignore_unknown_fields else "error", name=name)
+                        unknown_fields="ignore" if ignore_unknown_fields else "error", name=name,
+                        key_columns=key or ())
     err_console.print(f"sink {sink.name}: {stream} partitions {sink.partitions} -> {table} (Ctrl-C stops)")
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sink.stop())  # stop after committing what is buffered
+    if exit_with_parent:  # started by `laketown serve`: a server killed with -9 leaves no orphan sink
+        import os
+        import threading
+
+        parent = os.getppid()
+
+        def watch() -> None:
+            while not sink._stop.wait(1.0):
+                if os.getppid() != parent:
+                    sink.stop()
+
+        threading.Thread(target=watch, daemon=True).start()
     try:
         stats = sink.run(max_seconds=max_seconds, idle_exit_s=idle_exit)
     except KeyboardInterrupt:
@@ -271,12 +289,36 @@ def serve(
 
 def serve_workspace(ws: Any, host: str | None = None, port: int | None = None) -> None:
     """Serve the console, the platform API and every app's API and page."""
-    from laketown.apps import mount_all
+    from laketown.apps import mount_all, sinks
     from laketown.server import create_app, serve as run_server
 
     app = create_app(ws)
     mount_all(app, ws)
-    run_server(ws, host=host, port=port, app=app)
+    # each app's sinks run as their own processes: an Iceberg commit must not stall requests
+    children = [start_sink_process(ws, stream, table, options) for stream, table, options in sinks()]
+    try:
+        run_server(ws, host=host, port=port, app=app)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except Exception:  # noqa: BLE001 - it would not stop in time: end it
+                child.kill()
+
+
+def start_sink_process(ws: Any, stream: str, table: str, options: list[str]) -> Any:
+    """``laketown sink start STREAM TABLE OPTIONS`` as a child process of the server (its log
+    goes to ``<workspace>/jobs/<stream>.log``); stopped with the server."""
+    import subprocess
+
+    log_dir = ws.path / "jobs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"sink-{stream}.log", "ab")  # noqa: SIM115 - kept open for the child's life
+    cmd = [sys.executable, "-m", "laketown", "-w", str(ws.path), "sink", "start", stream, table,
+           "--exit-with-parent", *options]
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 @app.command()
@@ -294,9 +336,9 @@ def demo(
     if not no_serve:
         from laketown.demo import LiveFeed
 
-        feed = LiveFeed(ws).start()
         settings = ws.settings.server
         link = f"http://{host or settings.host}:{settings.port if port is None else port}/"
+        feed = LiveFeed(ws, link).start()
         if settings.auth:
             link += f"#key={ws.governance.console_key()}"
         console.print("live order events flow into raw.sample_order_events while the console is served")

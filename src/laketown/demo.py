@@ -95,9 +95,10 @@ class LiveFeed:
     """While the demo serves: order events keep flowing into the stream and the sink keeps
     delivering them, so the console's Streams page and the tables move."""
 
-    def __init__(self, ws: Any, events_per_s: int = 200):
+    def __init__(self, ws: Any, base_url: str, events_per_s: int = 200):
         import threading
 
+        from laketown.apps import live_feeds
         from laketown.streams.delivery import DeliverySink
 
         self.ws, self.rate = ws, events_per_s
@@ -106,6 +107,8 @@ class LiveFeed:
                                  name="demo-order-events")
         self.threads = [threading.Thread(target=self._produce, daemon=True, name="demo-producer"),
                         threading.Thread(target=self.sink.run, daemon=True, name="demo-sink")]
+        self.threads += [threading.Thread(target=feed, args=(ws, base_url, self._stop), daemon=True,
+                                          name=f"demo-{feed.__module__}") for feed in live_feeds()]
 
     def _produce(self) -> None:
         start = sum(self.ws.streams.describe(LIVE_STREAM).end_offsets.values())

@@ -174,3 +174,14 @@ def test_unknown_partition_is_a_clear_error(setup):
     ws, streams = setup
     with pytest.raises(Exception, match=r"partitions 0..2; got \[5\]"):
         sink(ws, streams, partitions=[5])
+
+
+def test_key_columns_turn_repeated_records_into_one_row(setup):
+    ws, streams = setup
+    produce(streams, 0, 300)
+    produce(streams, 100, 50)  # an at-least-once producer sent these again
+    sink(ws, streams, buffer_seconds=0.2, key_columns=["id"]).run(idle_exit_s=IDLE)
+    produce(streams, 250, 100)  # and again, in a later buffer, with new ones
+    sink(ws, streams, buffer_seconds=0.2, key_columns=["id"]).run(idle_exit_s=IDLE)
+    got = ids(ws)
+    assert sorted(got) == list(range(350))

@@ -19,9 +19,19 @@ class AppSpec:
     cli: str | None = None  # "module:typer app"
     demo: str | None = None  # "module:function(ws, progress) -> dict"
     mount: str | None = None  # "module:function(app, ws) -> None" (API router + console page)
+    sinks: str | None = None  # "module:list of (stream, table, [sink start options])" run by `serve`
+    live: str | None = None  # "module:function(ws, base_url, stop_event)": the demo's live traffic
 
 
 APPS: list[AppSpec] = [
+    AppSpec(
+        "fraud", "Fraud detection",
+        cli="laketown.apps.fraud.cli:app",
+        demo="laketown.apps.fraud.pipeline:demo_step",
+        mount="laketown.apps.fraud.console:mount",
+        sinks="laketown.apps.fraud.console:SINKS",
+        live="laketown.apps.fraud.feed:live_feed",
+    ),
     AppSpec(
         "recs", "Recommendations",
         cli="laketown.apps.recommendations.cli:app",
@@ -42,6 +52,20 @@ def mount_all(app: Any, ws: Any) -> None:
     for spec in APPS:
         if spec.mount:
             resolve(spec.mount)(app, ws)
+
+
+def sinks() -> list[tuple[str, str, list[str]]]:
+    """The delivery sinks the apps need while the server runs: (stream, table, options)."""
+    out = []
+    for spec in APPS:
+        if spec.sinks:
+            out.extend(resolve(spec.sinks))
+    return out
+
+
+def live_feeds() -> list[Any]:
+    """The apps' live-traffic functions for the demo."""
+    return [resolve(spec.live) for spec in APPS if spec.live]
 
 
 def demo_steps() -> dict[str, Any]:

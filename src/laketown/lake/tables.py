@@ -181,8 +181,9 @@ class LakeTable:
         )
         return tbl.num_rows
 
-    def upsert(self, data: Any, on: Sequence[str]) -> dict[str, int]:
-        """Update rows whose ``on`` columns match, insert the others."""
+    def upsert(self, data: Any, on: Sequence[str], properties: dict[str, str] | None = None) -> dict[str, int]:
+        """Update rows whose ``on`` columns match, insert the others (``properties`` go into the
+        snapshot summary)."""
         tbl = self._conformed(data)
         missing = [c for c in on if c not in tbl.column_names]
         if missing or not on:
@@ -190,7 +191,9 @@ class LakeTable:
         keys = tbl.select(list(on))
         if keys.num_rows != keys.group_by(list(on)).aggregate([]).num_rows:
             raise LaketownError(f"upsert into {self.name!r}: the data has duplicate keys on {list(on)!r}")
-        res = self._commit("upsert", lambda t: t.upsert(tbl, join_cols=list(on)), tbl.num_rows)
+        res = self._commit(
+            "upsert", lambda t: t.upsert(tbl, join_cols=list(on), snapshot_properties=properties or {}), tbl.num_rows
+        )
         return {"updated": res.rows_updated, "inserted": res.rows_inserted}
 
     def delete(self, filter: Filter) -> int:  # noqa: A002

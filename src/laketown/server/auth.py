@@ -36,11 +36,16 @@ def current_principal(request: Request) -> str:
 
 
 def add_auth(app: FastAPI) -> None:
-    """Require a valid API key on every ``/api/...`` request (apps' APIs included)."""
+    """Require a valid API key on every ``/api/...`` request (apps' APIs included), except
+    under prefixes listed in ``app.state.self_authenticated``: APIs that check a credential
+    of their own (the fraud scoring API's HMAC-signed requests)."""
+    app.state.self_authenticated = []
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:
-        if request.url.path.startswith("/api/") and request.url.path not in PUBLIC_API_PATHS:
+        path = request.url.path
+        own_auth = any(path.startswith(p) for p in request.app.state.self_authenticated)
+        if path.startswith("/api/") and path not in PUBLIC_API_PATHS and not own_auth:
             from fastapi import HTTPException
             from starlette.concurrency import run_in_threadpool
 

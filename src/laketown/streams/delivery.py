@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from pathlib import Path
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,14 @@ def infer_table_schema(streams: StreamBackend, stream: str, sample: int = 1000) 
     return storable_schema(pa.Table.from_pylist(rows).schema)
 
 
+def _last_per_key(rows: pa.Table, keys: list[str]) -> pa.Table:
+    """The row with the highest (partition, offset) for each key."""
+    order = rows.sort_by([("__partition", "ascending"), ("__offset", "ascending")])
+    idx = pa.array(np.arange(order.num_rows))
+    last = order.append_column("__i", idx).group_by(keys).aggregate([("__i", "max")]).column("__i_max")
+    return order.take(last)
+
+
 def _offset_properties(stream: str, offsets: dict[int, int]) -> dict[str, str]:
     return {f"{OFFSET_PREFIX}{stream}.{p}": str(o) for p, o in offsets.items()}
 
@@ -168,6 +177,7 @@ class DeliverySink:
         dead_letter_table: str | None = None,
         unknown_fields: str = "error",
         name: str | None = None,
+        key_columns: Sequence[str] = (),
     ):
         if unknown_fields not in ("error", "ignore"):
             raise LaketownError(f"unknown_fields must be 'error' or 'ignore', got {unknown_fields!r}")
@@ -183,10 +193,16 @@ class DeliverySink:
         self.buffer_records, self.buffer_bytes, self.buffer_seconds = buffer_records, buffer_bytes, buffer_seconds
         self.transform = transform
         self.unknown_fields = unknown_fields
+        self.key_columns = list(key_columns)
+        missing = [c for c in self.key_columns if c not in self.table.schema.names]
+        if missing:
+            raise LaketownError(f"key column {missing[0]!r} is not a column of {table!r}: {', '.join(self.table.schema.names)}")
         self.stats = SinkStats()
         self.name = name or f"sink-{stream}-to-{table.replace('.', '-')}"
         self._workspace = lake.settings.workspace
+        self._lock_fd = self._lock_partitions(table)
         self._stop = threading.Event()
+        self._closed = False
         self._schema = self.table.schema
         self._table_offsets = self._mine(committed_offsets(self.table, stream))
         self._dlq_offsets = self._mine(committed_offsets(self.dead_letters, stream))
@@ -198,6 +214,41 @@ class DeliverySink:
         self._buffered_records = 0
         self._buffered_bytes = 0
         self._first_buffered_at: float | None = None
+
+    def _lock_partitions(self, table: str) -> list[int]:
+        """One sink per (stream, partition, table) at a time, across processes: a second one
+        would not know the first one's buffered offsets. The locks die with the process."""
+        import fcntl
+        import os
+
+        folder = Path(self._workspace) / "jobs" / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        fds = []
+        for p in self.partitions:
+            path = folder / f"{self.stream}.{p}.{table}.lock"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                for other in fds:
+                    os.close(other)
+                holder = path.read_text().strip() or "another process"
+                raise LaketownError(
+                    f"a sink already delivers partition {p} of stream {self.stream!r} into {table!r} "
+                    f"(pid {holder}); stop it first, or give this one other partitions"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            fds.append(fd)
+        return fds
+
+    def _release(self) -> None:
+        import os
+
+        for fd in self._lock_fd:
+            os.close(fd)
+        self._lock_fd = []
 
     def _mine(self, offsets: dict[int, int]) -> dict[int, int]:
         return {p: o for p, o in offsets.items() if p in self.partitions}
@@ -216,7 +267,7 @@ class DeliverySink:
                 break
             if idle_exit_s is not None and now - last_data >= idle_exit_s and not self._buffer:
                 break
-        self.flush()
+        self.close()
         return self.stats
 
     def stop(self) -> None:
@@ -259,8 +310,15 @@ class DeliverySink:
             self._dlq_offsets.update(next_offsets)
             self.stats.dead_letters += bad.num_rows
         data = good.drop_columns(["__offset", "__partition"])
-        # an all-bad buffer still commits (an empty append) so that the offsets move on
-        self.table.append(data, properties=_offset_properties(self.stream, next_offsets), allow_empty=True)
+        props = _offset_properties(self.stream, next_offsets)
+        if self.key_columns and data.num_rows:
+            # at-least-once producers may send a record twice: the newest per key wins, in the
+            # buffer and against the table, and offsets still commit with the data
+            data = _last_per_key(good, self.key_columns).drop_columns(["__offset", "__partition"])
+            self.table.upsert(data, on=self.key_columns, properties=props)
+        else:
+            # an all-bad buffer still commits (an empty append) so that the offsets move on
+            self.table.append(data, properties=props, allow_empty=True)
         self._table_offsets.update(next_offsets)
         self.stats.records_written += data.num_rows
         self.stats.commits += 1
@@ -378,5 +436,12 @@ class DeliverySink:
         return good, dead
 
     def close(self) -> None:
-        self.flush()
-        self.consumer.close()
+        """Commit what is buffered, then let go of the stream and the partition locks."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self.consumer.close()
+            self._release()

@@ -75,3 +75,20 @@ def run_feed(base_url: str, key_id: str, secret: str, pairs: list[dict[str, Any]
         sent += 1
         stop.wait(1.0 / rate)
     return accepted
+
+
+def live_feed(ws: Any, base_url: str, stop: threading.Event) -> None:
+    """The demo's live feed: waits for the server, then posts signed transactions until ``stop``."""
+    import urllib.request
+
+    from laketown.apps.fraud.signing import load_keys
+
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + "/health", timeout=2):
+                break
+        except OSError:
+            stop.wait(0.5)
+    keys = load_keys(ws)
+    key_id = "default" if "default" in keys else next(iter(keys))
+    run_feed(base_url, key_id, keys[key_id], recent_pairs(ws), rate=5.0, stop=stop)

@@ -69,6 +69,26 @@ def delay_split(ts_us: np.ndarray, delay_days: int, test_days: int) -> tuple[np.
     return train, test
 
 
+def precision_recall_points(y: Any, proba: Any, points: int = 60) -> list[list[float]]:
+    """The test precision-recall curve, thinned to about ``points`` [recall, precision] pairs."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(y, proba)
+    step = max(1, len(recall) // points)
+    keep = list(range(0, len(recall), step)) + [len(recall) - 1]
+    return [[round(float(recall[i]), 4), round(float(precision[i]), 4)] for i in sorted(set(keep))]
+
+
+def save_test_curve(ws: Any, report: dict[str, Any]) -> None:
+    """Keep the last training's test metrics and PR curve for the console (``<ws>/fraud/last_test.json``)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(ws.path) / "fraud"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "last_test.json").write_text(json.dumps(report, default=float))
+
+
 def train(
     ws: Any,
     table: str,
@@ -98,9 +118,15 @@ def train(
     if 0 < y[test_mask].sum() < test_mask.sum():
         cards = data[card].to_numpy(zero_copy_only=False)[test_mask] if card and card in data.column_names else None
         days = ts[test_mask] // DAY_US
-        metrics = score_metrics(y[test_mask], clf.probability(X[test_mask]), cards, days)
+        proba = clf.probability(X[test_mask])
+        metrics = score_metrics(y[test_mask], proba, cards, days)
         metrics["anomaly_auc_roc"] = score_metrics(y[test_mask], ano.score(X[test_mask]))["auc_roc"]
+        pr_curve = precision_recall_points(y[test_mask], proba)
+    else:
+        pr_curve = []
     metrics["train_s"] = round(train_s, 2)
+    if register:
+        save_test_curve(ws, {"metrics": metrics, "precision_recall": pr_curve, "test_rows": int(test_mask.sum())})
     snapshot = ws.table(table).stats()["snapshot_id"] if "." in table and ws.lake.exists(table) else None
     versions: dict[str, int | None] = {CLASSIFIER: None, ANOMALY: None}
     if register:

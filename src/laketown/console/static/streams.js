@@ -40,7 +40,7 @@ async function refresh() {
     if (jobs.length) {
       drawChart(document.getElementById("jobs-chart"),
         [{ name: "job", type: "string" }, { name: "records_per_s", type: "double" }],
-        jobs.map((j) => [j.name, j.records_per_s || 0]), { x: "job", y: "records_per_s", kind: "bar" });
+        jobs.map((j) => [j.name, j.records_per_s || 0]), { x: 0, y: 1, kind: "bar" });
     }
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
