@@ -41,7 +41,8 @@ def server_url(tmp_path_factory) -> Iterator[str]:
     g.catalog.classify("raw.customers")
     g.lineage.record("load_customers", ["raw.shop_sales"], ["raw.customers"])
     g.quality.add_rule("raw.customers", "not_null", column="email")
-    for rows in (CUSTOMERS, CUSTOMERS.slice(0, 2)):
+    half_bad = pa.table({"id": [5, 6], "email": ["ed@example.com", None], "region": ["EU", "US"]})
+    for rows in (CUSTOMERS, half_bad):
         g.quality.check("raw.customers", rows)
     g.create_principal("ana")
     g.grant("ana", "raw.customers")
@@ -81,6 +82,7 @@ def test_search_finds_the_table_and_its_page_shows_columns_and_pii(page, server_
     hit = page.locator('.gov-hit-link[data-table="raw.customers"]').first
     expect(hit).to_be_visible()
     expect(page.locator('.gov-hit-link[data-table="raw.shop_sales"]')).to_have_count(0)
+    _shot(page, "governance-search")
     hit.click()
     expect(page.locator("#gt-title")).to_have_text("raw.customers")
     expect(page.locator("#gt-description")).to_have_text("Customers of the shop, one row each")

@@ -17,6 +17,12 @@ function showError(err) {
   }
   box.textContent = err.message;
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+// "2026-11-27T10:11:28.485762+00:00" -> "2026-11-27 10:11:28" (UTC, as stored); "" for none.
+function when(iso) {
+  return iso ? String(iso).slice(0, 19).replace("T", " ") : "";
 }
 
 function setStatus(text, kind = "") {
@@ -70,8 +76,8 @@ async function search(q) {
   for (const hit of hits) {
     const item = el("li", { className: "gov-hit" });
     const link = el("a", { href: `#table=${hit.table}`, className: "gov-hit-link", "data-table": hit.table });
-    link.append(el("span", { className: "kind-chip" }, hit.kind), el("span", { className: "mono" }, hit.table));
-    if (hit.column) link.append(el("span", { className: "mono muted" }, `.${hit.column}`));
+    link.append(el("span", { className: "kind-chip" }, hit.kind),
+      el("span", { className: "mono" }, hit.column ? `${hit.table}.${hit.column}` : hit.table));
     item.append(link, el("span", { className: "muted small gov-match" }, hit.match));
     list.append(item);
   }
@@ -204,7 +210,7 @@ function lineageGraph(container, name, lineage) {
 
 function renderHistory(history) {
   renderGrid($("gt-history"), [S("schema"), S("snapshot"), S("time"), S("added"), S("dropped"), S("renamed"), S("retyped"), S("columns")],
-    history.map((h) => [h.schema_id, h.snapshot_id, h.timestamp, h.added.join(", "), h.dropped.join(", "),
+    history.map((h) => [h.schema_id, h.snapshot_id, when(h.timestamp), h.added.join(", "), h.dropped.join(", "),
       h.renamed.join(", "), h.retyped.join(", "), h.columns.join(", ")]));
 }
 
@@ -212,6 +218,7 @@ async function openTable(name) {
   const [zone, table] = name.split(".");
   const info = await apiCall(`/api/gov/tables/${encodeURIComponent(zone)}/${encodeURIComponent(table)}`);
   document.querySelector('.tab[data-view="table"]').disabled = false;
+  show("table"); // before drawing: the chart takes the width of its visible panel
   $("gt-title").textContent = name;
   $("gt-description").textContent = info.description || "No description yet.";
   $("gt-description").classList.toggle("muted", !info.description);
@@ -237,7 +244,6 @@ async function openTable(name) {
   lineageList("gt-downstream", info.lineage.downstream);
   lineageGraph($("gt-lineage-graph"), name, info.lineage);
   renderHistory(info.schema_history);
-  show("table");
 }
 
 // -- policy administration ----------------------------------------------------------------
@@ -246,9 +252,9 @@ async function loadPolicies() {
     apiCall("/api/gov/principals"), apiCall("/api/gov/keys"), apiCall("/api/gov/grants"),
     apiCall("/api/gov/row-filters"), apiCall("/api/gov/masks")]);
   renderGrid($("principals-grid"), [S("name"), S("kind"), S("admin"), S("roles"), S("disabled"), S("created")],
-    principals.map((p) => [p.name, p.kind, p.is_admin ? "yes" : "", p.roles.join(", "), p.disabled ? "yes" : "", p.created_at]));
-  gridWithActions($("keys-grid"), [S("key id"), S("principal"), S("name"), S("created"), S("expires"), S("revoked")],
-    keys.map((k) => [k.key_id, k.principal, k.name, k.created_at, k.expires_at, k.revoked_at]),
+    principals.map((p) => [p.name, p.kind, p.is_admin ? "yes" : "", p.roles.join(", "), p.disabled ? "yes" : "", when(p.created_at)]));
+  gridWithActions($("keys-grid"), [S("key id"), S("principal"), S("name"), S("created (UTC)"), S("expires"), S("revoked")],
+    keys.map((k) => [k.key_id, k.principal, k.name, when(k.created_at), when(k.expires_at) || "never", when(k.revoked_at)]),
     (i) => (keys[i].revoked_at ? [] : [["Revoke", async () => {
       await apiCall(`/api/gov/keys/${encodeURIComponent(keys[i].key_id)}`, { method: "DELETE" });
       await loadPolicies();
@@ -324,11 +330,15 @@ async function loadAudit() {
   const v = formValues($("audit-form"));
   const params = new URLSearchParams(Object.entries(v).filter(([, value]) => value !== ""));
   const result = await apiCall(`/api/gov/audit?${params}`);
-  renderGrid($("audit-grid"), result.columns, result.rows, { emptyText: "No events match" });
-  $("audit-count").textContent = `${result.rows.length} event${result.rows.length === 1 ? "" : "s"}`;
+  const at = (name) => result.columns.findIndex((c) => c.name === name);
+  const [ts, tables, outcome, statement] = [at("ts"), at("tables"), at("outcome"), at("statement")];
+  const rows = result.rows.map((r) => r.map((v, i) => (i === ts ? when(v) : i === tables ? (v || []).join(", ") : v)));
+  const columns = result.columns.map((c, i) => (i === ts ? { name: "time (UTC)", type: c.type } : c));
+  renderGrid($("audit-grid"), columns, rows, { emptyText: "No events match" });
+  $("audit-count").textContent = `${rows.length} event${rows.length === 1 ? "" : "s"}`;
   $("audit-grid").querySelectorAll("tbody tr").forEach((tr, i) => {
-    const outcome = result.rows[i][result.columns.findIndex((c) => c.name === "outcome")];
-    tr.classList.add(`outcome-${outcome}`);
+    tr.classList.add(`outcome-${rows[i][outcome]}`);
+    tr.children[statement].title = rows[i][statement]; // the whole statement on hover
   });
 }
 
