@@ -96,6 +96,11 @@ def test_search_finds_the_table_and_its_page_shows_columns_and_pii(page, server_
     expect(page.locator("#gt-quality svg")).to_have_attribute("data-count", "2")
     expect(page.locator("#gt-history tbody tr")).to_have_count(1)
     _shot(page, "governance-table")
+    page.click("#describe-box summary")
+    page.fill('#describe-form [name="description"]', "Customers, <b>one</b> row each")
+    page.click('#describe-form button[type="submit"]')
+    expect(page.locator("#gt-description")).to_have_text("Customers, <b>one</b> row each")  # text, not markup
+    expect(page.locator("#gt-description b")).to_have_count(0)
     email.get_by_role("button", name="Accept").click()
     expect(email.locator("td.pii-accepted")).to_have_text("accepted")
     expect(email).to_contain_text("pii=email")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from tests.server.conftest import TestClient
-
 from laketown.server import create_app
+from tests.server.conftest import TestClient
 
 CUSTOMERS = pa.table({
     "id": [1, 2, 3],
@@ -95,6 +94,7 @@ def test_governed_table_page_hides_min_max_of_masked_and_filtered_data(ana, gov)
     ("post", "/api/gov/tags", {"resource": "raw.customers", "tags": {"domain": "crm"}}),
     ("post", "/api/gov/pii/review", {"table": "raw.customers", "column": "email", "accept": True}),
     ("post", "/api/gov/tables/raw/customers/classify", None),
+    ("post", "/api/gov/tables/raw/customers/describe", {"description": "mine now"}),
     ("get", "/api/gov/audit", None),
 ])
 def test_administration_and_audit_are_403_for_non_admins(ana, gov, method, path, body):

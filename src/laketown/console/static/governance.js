@@ -224,6 +224,11 @@ async function openTable(name) {
   $("gt-description").classList.toggle("muted", !info.description);
   $("gt-query").href = `${root}/#table=${name}`;
   $("gt-classify").hidden = !info.can_administer;
+  const describe = $("describe-form");
+  $("describe-box").hidden = !info.can_administer;
+  describe.dataset.table = name;
+  describe.elements.description.value = info.description || "";
+  describe.elements.owner.value = info.owner || "";
   $("gt-classify").dataset.table = name;
   const cards = $("gt-cards");
   cards.replaceChildren();
@@ -386,6 +391,14 @@ $("gt-classify").addEventListener("click", () => run(async () => {
   await openTable(name);
   setStatus(`${found.length} PII proposal${found.length === 1 ? "" : "s"} on ${name}`, "ok");
 }));
+onSubmit("describe-form", async (v, form) => {
+  const name = form.dataset.table;
+  const [zone, table] = name.split(".");
+  const body = { description: v.description, ...(v.owner.trim() ? { owner: v.owner.trim() } : {}) };
+  await apiCall(`/api/gov/tables/${zone}/${table}/describe`, { json: body });
+  await openTable(name);
+  setStatus(`${name}: description saved`, "ok");
+});
 setupPolicyForms();
 window.addEventListener("hashchange", route);
 route();
