@@ -82,4 +82,4 @@ def test_app_page_path_must_be_absolute_and_unique(ws):
         mount_app_page(app, "Relative", "apps/x")
     with pytest.raises(LaketownError, match="static folder '/nonexistent' of console page '/apps/y' does not exist"):
         mount_app_page(app, "Y", "/apps/y", static_dir="/nonexistent")
-    assert [entry["path"] for entry in app.state.nav] == ["/streams", "/apps/shop"]
+    assert [entry["path"] for entry in app.state.nav] == ["/streams", "/governance", "/apps/shop"]

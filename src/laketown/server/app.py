@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from laketown import __version__
-from laketown.server import routes_health, routes_login, routes_sql, routes_streams, routes_tables
+from laketown.server import routes_governance, routes_health, routes_login, routes_sql, routes_streams, routes_tables
 from laketown.server.auth import add_auth
 from laketown.server.docs import mount_docs
 from laketown.server.error_handlers import add_error_handlers
@@ -41,7 +41,7 @@ def create_app(workspace: Workspace) -> FastAPI:
         redoc_url=None,
     )
     app.state.workspace = workspace
-    app.state.nav = [{"title": "Streams", "path": "/streams"}]
+    app.state.nav = [{"title": "Streams", "path": "/streams"}, {"title": "Governance", "path": "/governance"}]
     add_error_handlers(app)
     add_auth(app)
     app.include_router(routes_login.router)
@@ -49,6 +49,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.include_router(routes_tables.router)
     app.include_router(routes_sql.router)
     app.include_router(routes_streams.router)
+    app.include_router(routes_governance.router)
     mount_docs(app)
     mount_console(app)
     return app
