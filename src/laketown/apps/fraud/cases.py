@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import queue
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,27 @@ LABELS_SCHEMA = pa.schema(
 
 SCHEMAS = {CASES_TABLE: CASES_SCHEMA, LABELS_TABLE: LABELS_SCHEMA}
 _child_ws: Any = None
+
+
+def _writer_pool() -> ProcessPoolExecutor:
+    """One writer process that ends by itself when the server that started it is gone
+    (also after a ``kill -9`` of the server, which runs no clean-up)."""
+    import os
+
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent: int) -> None:
+    import os
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)  # the parent is gone: nobody can send work or read results any more
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _open_workspace(settings: Any) -> Any:
@@ -78,7 +100,7 @@ class LakeWriter:
             return None
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = _writer_pool()
             pool = self._pool
         return pool.submit(_open_workspace, self.ws.settings)
 
@@ -88,7 +110,7 @@ class LakeWriter:
             return lake_table.append(pa.Table.from_pylist(rows, schema=SCHEMAS[table]))
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = _writer_pool()
             pool = self._pool
         return pool.submit(append_rows, self.ws.settings, table, rows).result()
 
