@@ -32,3 +32,15 @@ def test_page_api_and_events_reach_the_stream(ws):
         got = cons.poll(max_records=10, timeout_s=2)
     events = [json.loads(v) for v in got.column("value").to_pylist()]
     assert [(e["user_id"], e["item_id"], e["event_type"]) for e in events] == [(user, item, "click")]
+
+
+def test_saved_solution_is_registered_in_mlflow(ws):
+    from laketown.ml.registry import ModelRegistry
+
+    ds = retail.generate()
+    sol = solutions.train_solution(ds, protocol="personalize", tune=False)
+    solutions.save(sol, ws)
+    versions = ModelRegistry(ws).versions(solutions.MLFLOW_NAME)
+    assert len(versions) == 1
+    loaded = ModelRegistry(ws).load(solutions.MLFLOW_NAME)
+    assert loaded.version == sol.version and loaded.recipe == sol.recipe

@@ -118,14 +118,30 @@ def models_dir(ws: Any) -> Path:
     return path
 
 
+MLFLOW_NAME = "recs_solution"
+
+
+def register_in_mlflow(solution: Solution, ws: Any) -> int:
+    """Register the solution in the workspace's MLflow registry (params, offline metrics and the
+    popularity baseline's as ``baseline_*``); returns the model version."""
+    from laketown.ml.registry import ModelRegistry
+
+    metrics = {k: float(v) for k, v in solution.metrics.items() if isinstance(v, (int, float))}
+    metrics.update({f"baseline_{k}": float(v) for k, v in solution.baseline.items() if isinstance(v, (int, float))})
+    params = {"recipe": solution.recipe, "solution_version": solution.version, "dataset": solution.dataset,
+              **{k: str(v) for k, v in solution.params.items()}}
+    return ModelRegistry(ws).log_model(MLFLOW_NAME, solution, params, metrics)
+
+
 def save(solution: Solution, ws: Any) -> Path:
     """Store a solution under ``<workspace>/models/recs/<version>.pkl`` (the workspace is trusted:
-    only Laketown writes there) and mark it current."""
+    only Laketown writes there), mark it current and register it in MLflow."""
     path = models_dir(ws) / f"{solution.version}.pkl"
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(pickle.dumps(solution, protocol=pickle.HIGHEST_PROTOCOL))
     tmp.replace(path)
     (models_dir(ws) / "CURRENT").write_text(solution.version)
+    register_in_mlflow(solution, ws)
     return path
 
 
