@@ -81,6 +81,30 @@ class Producer(abc.ABC):
         """Append records; keys pick partitions by :func:`partition_for_key` unless
         ``partition`` is given; records without a key are spread round-robin per batch."""
 
+    @staticmethod
+    def check_batch(
+        stream: str,
+        partitions: int,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None,
+        headers: Sequence[dict[str, bytes] | None] | None,
+        timestamps_ms: Sequence[int] | None,
+        partition: int | None,
+    ) -> None:
+        """Refuse a malformed batch before any of it is written (a batch goes whole or not at all)."""
+        from laketown.errors import StreamError
+
+        n = len(values)
+        for what, seq in (("keys", keys), ("headers", headers), ("timestamps_ms", timestamps_ms)):
+            if seq is not None and len(seq) != n:
+                raise StreamError(f"{what} has {len(seq)} items but values has {n}; give one per value")
+        if partition is not None and not 0 <= partition < partitions:
+            raise StreamError(f"stream {stream!r} has partitions 0..{partitions - 1}; got partition={partition}")
+        odd = set(map(type, values)) - {bytes, bytearray, memoryview}
+        if odd:
+            kinds = ", ".join(sorted(t.__name__ for t in odd))
+            raise StreamError(f"cannot produce to {stream!r}: values must be bytes, got {kinds}; encode them first")
+
     def produce_json(self, objects: Sequence[Any], key_field: str | None = None, **kw: Any) -> Ack:
         """Produce JSON objects; ``key_field`` names the field whose value becomes the key."""
         keys = None

@@ -229,19 +229,7 @@ class EmbeddedProducer(Producer):
         n = len(values)
         if n == 0:
             return Ack([], [])
-        for what, seq in (("keys", keys), ("headers", headers), ("timestamps_ms", timestamps_ms)):
-            if seq is not None and len(seq) != n:
-                raise StreamError(f"{what} has {len(seq)} items but values has {n}; give one per value")
-        if partition is not None and not 0 <= partition < self.partitions:
-            raise StreamError(
-                f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}"
-            )
-        odd = set(map(type, values)) - {bytes, bytearray, memoryview}
-        if odd:
-            kinds = ", ".join(sorted(t.__name__ for t in odd))
-            raise StreamError(
-                f"cannot produce to {self.stream!r}: values must be bytes, got {kinds}; encode them first"
-            )
+        self.check_batch(self.stream, self.partitions, values, keys, headers, timestamps_ms, partition)
         now_ms = int(time.time() * 1000)
         try:
             body = build_body(values, keys, headers, timestamps_ms, now_ms)

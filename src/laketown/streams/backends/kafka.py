@@ -238,19 +238,7 @@ class KafkaProducer(Producer):
         if self._closed:
             raise StreamError(f"producer of stream {self.stream!r} is closed; open a new one")
         n = len(values)
-        for what, seq in (("keys", keys), ("headers", headers), ("timestamps_ms", timestamps_ms)):
-            if seq is not None and len(seq) != n:
-                raise StreamError(f"{what} has {len(seq)} items but values has {n}; give one per value")
-        if partition is not None and not 0 <= partition < self.partitions:
-            raise StreamError(
-                f"stream {self.stream!r} has partitions 0..{self.partitions - 1}; got partition={partition}"
-            )
-        odd = set(map(type, values)) - {bytes, bytearray, memoryview}
-        if odd:  # checked before anything is queued, so a batch goes whole or not at all
-            kinds = ", ".join(sorted(t.__name__ for t in odd))
-            raise StreamError(
-                f"cannot produce to {self.stream!r}: values must be bytes, got {kinds}; encode them first"
-            )
+        self.check_batch(self.stream, self.partitions, values, keys, headers, timestamps_ms, partition)
         fallback = self._round_robin % self.partitions
         self._round_robin += 1
         parts = [0] * n
