@@ -37,6 +37,7 @@ APPS: list[AppSpec] = [
         cli="laketown.apps.recommendations.cli:app",
         demo="laketown.apps.recommendations.pipeline:demo_step",
         mount="laketown.apps.recommendations.console:mount",
+        sinks="laketown.apps.recommendations.console:SINKS",
     ),
 ]
 

@@ -32,6 +32,14 @@ def test_page_api_and_events_reach_the_stream(ws):
         got = cons.poll(max_records=10, timeout_s=2)
     events = [json.loads(v) for v in got.column("value").to_pylist()]
     assert [(e["user_id"], e["item_id"], e["event_type"]) for e in events] == [(user, item, "click")]
+    # what `laketown serve` runs for the app: the events land in the lake
+    from laketown.apps.recommendations.console import EVENTS_TABLE, SINKS
+    from laketown.streams.delivery import DeliverySink
+
+    stream, table, _ = SINKS[0]
+    DeliverySink(ws.lake, ws.streams, stream, table, buffer_seconds=0.1).run(idle_exit_s=1.0)
+    rows = ws.sql(f"SELECT user_id, item_id, event_type FROM {EVENTS_TABLE}").to_pylist()
+    assert rows == [{"user_id": user, "item_id": item, "event_type": "click"}]
 
 
 def test_saved_solution_is_registered_in_mlflow(ws):

@@ -13,6 +13,19 @@ PAGE = "/apps/recs"
 
 
 EVENTS_STREAM = "recs_events"
+EVENTS_TABLE = "raw.recs_events"
+#: how `laketown serve` delivers PutEvents into the lake (AppSpec.sinks)
+SINKS = [(EVENTS_STREAM, EVENTS_TABLE, ["--buffer-seconds", "1"])]
+
+
+def prepare(ws: Any) -> None:
+    """The events stream and the table the sink fills (created once)."""
+    import pyarrow as pa
+
+    ws.streams.create_stream(EVENTS_STREAM, partitions=2, exist_ok=True)
+    schema = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("event_type", pa.string()),
+                        ("timestamp", pa.int64()), ("value", pa.float64())])
+    ws.lake.create_table(EVENTS_TABLE, schema=schema, partition_by=["event_type"], exist_ok=True)
 
 
 def events_to_stream(ws: Any) -> Any:
@@ -21,7 +34,7 @@ def events_to_stream(ws: Any) -> Any:
     (or the demo) delivers them to the lake."""
     import threading
 
-    ws.streams.create_stream(EVENTS_STREAM, partitions=2, exist_ok=True)
+    prepare(ws)
     producer = ws.streams.producer(EVENTS_STREAM)
     lock = threading.Lock()
 
