@@ -314,12 +314,74 @@ def api_benchmark(ws, model_bundle, quick: bool) -> tuple[dict, dict]:
     return out["laketown"], out["bare"]
 
 
+def lake_latency(samples: int = 10) -> dict:
+    """Time from a signed score request's 200 to the transaction being queryable in
+    curated.fraud_scored_transactions, through `laketown serve` (API -> stream -> sink -> lake)."""
+    import json as _json
+    import urllib.request
+    from datetime import UTC, datetime
+
+    from laketown.apps.fraud.data import SIMULATED_TABLE, write_simulation
+    from laketown.apps.fraud.feed import http_post, recent_pairs
+    from laketown.apps.fraud.features import FeatureSet, laketown_features
+    from laketown.apps.fraud.signing import load_keys, sign
+    from laketown.apps.fraud.simulator import SimulationSpec
+    from laketown.apps.fraud.training import train
+
+    with tempfile.TemporaryDirectory(prefix="laketown-bench-fraud-lake-") as tmp:
+        ws = laketown.connect(Path(tmp) / "ws")
+        write_simulation(ws, SimulationSpec(customers=300, terminals=600, days=40, seed=3))
+        train(ws, SIMULATED_TABLE, FeatureSet(laketown_features()))
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "laketown", "-w", str(ws.path), "serve", "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(base + "/health", timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.25)
+            keys = load_keys(ws)
+            key_id = "default" if "default" in keys else next(iter(keys))
+            post, pairs, seen = http_post(base), recent_pairs(ws), []
+            for i in range(samples):
+                pick = pairs[i % len(pairs)]
+                tx = {"transaction_id": f"lat-{i}", "timestamp": datetime.now(UTC).isoformat(),
+                      "amount": float(pick["tx_amount"]), "customer_id": pick["customer_id"],
+                      "terminal_id": pick["terminal_id"]}
+                body = _json.dumps(tx).encode()
+                assert post("/api/fraud/score", body, {**sign("POST", "/api/fraud/score", body, key_id, keys[key_id]),
+                                                       "content-type": "application/json"}) == 200
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < 30:
+                    try:
+                        n = ws.sql("SELECT count(*) AS n FROM curated.fraud_scored_transactions "
+                                   f"WHERE transaction_id = 'lat-{i}'").column("n")[0].as_py()
+                    except Exception:  # noqa: BLE001 - the table may not have a snapshot yet
+                        n = 0
+                    if n:
+                        break
+                    time.sleep(0.05)
+                seen.append((time.perf_counter() - t0) * 1000)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            ws.close()
+    seen.sort()
+    out = {"lake_visible_p50_ms": round(seen[len(seen) // 2]), "lake_visible_max_ms": round(seen[-1])}
+    emit({"step": "lake_latency", "samples": samples, **out})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="reduced run, under a minute")
     ap.add_argument("--ieee", action="store_true", help="include IEEE-CIS in a --quick run")
     ap.add_argument("--no-ieee", action="store_true", help="skip IEEE-CIS in the default run")
     ap.add_argument("--no-api", action="store_true", help="skip the API phases")
+    ap.add_argument("--lake", action="store_true", help="include the API -> lake latency in a --quick run")
     ap.add_argument("--workspace", help="workspace folder (default: a temporary one)")
     ap.add_argument("--serve", choices=["laketown", "bare"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -350,6 +412,9 @@ def main() -> None:
             lt.update(alt)
             base.update({k: v for k, v in abase.items()})
             protocol += "; api 200 signed req/s, one transaction each"
+        if not args.quick or args.lake:
+            lt.update(lake_latency())
+            protocol += "; scored -> queryable in the lake through laketown serve"
         base["name"] = "plain-lightgbm (simulator: 15 handbook features; ieee: raw columns; api: bare fastapi + same booster)"
         out = summary("handbook-simulator" + ("-quick" if args.quick else "") + (" + ieee-cis" if "ieee" in protocol else ""),
                       protocol, lt, base, variants)
