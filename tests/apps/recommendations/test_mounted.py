@@ -52,3 +52,25 @@ def test_saved_solution_is_registered_in_mlflow(ws):
     assert len(versions) == 1
     loaded = ModelRegistry(ws).load(solutions.MLFLOW_NAME)
     assert loaded.version == sol.version and loaded.recipe == sol.recipe
+
+
+def test_experiment_reports_list_every_experiment(ws):
+    from laketown.apps.recommendations.api import build_router
+    from laketown.apps.recommendations.service import RecsService
+    from fastapi import FastAPI
+
+    ds = retail.generate()
+    sol = solutions.train_solution(ds, protocol="personalize", tune=False)
+    service = RecsService(sol)
+    app = FastAPI()
+    app.include_router(build_router(service))
+    with TestClient(app) as c:
+        assert c.get("/api/recs/experiments").json() == []
+        assert c.post("/api/recs/experiments", json={"name": "ab1", "variants": {"a": "default", "b": "default"}}).status_code == 200
+        user = str(ds.interactions["user_id"].iloc[0])
+        recs = c.get(f"/api/recs/experiments/ab1/users/{user}").json()["recommendations"]
+        c.post("/api/recs/events", json={"user_id": user, "events": [{"item_id": recs[0]["item_id"], "event_type": "click"}]})
+        reports = c.get("/api/recs/experiments").json()
+    assert [r["experiment"] for r in reports] == ["ab1"]
+    results = reports[0]["results"]
+    assert sum(v["clicks"] for v in results.values()) == 1

@@ -103,6 +103,11 @@ def build_router(service: RecsService) -> APIRouter:
         """Recommendations from the user's variant (the exposure is logged)."""
         return _call(service.recommend_in_experiment, name, user_id, n=n)
 
+    @router.get("/experiments")
+    async def experiment_reports() -> list:
+        """Every experiment with its per-variant CTR and conversion."""
+        return _call(service.experiment_reports)
+
     @router.get("/experiments/{name}")
     async def experiment_report(name: str) -> dict:
         """Per-variant CTR and conversion with 95 % Wilson intervals."""

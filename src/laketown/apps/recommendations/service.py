@@ -276,6 +276,12 @@ class RecsService:
             self._exposures += [(name, variant, user_id, r["item_id"], now) for r in out["recommendations"]]
         return {**out, "experiment": name, "variant": variant}
 
+    def experiment_reports(self) -> list[dict[str, Any]]:
+        """The report of every experiment (for the console)."""
+        with self._lock:
+            names = list(self._experiments)
+        return [self.experiment_report(n) for n in names]
+
     def experiment_report(self, name: str) -> dict[str, Any]:
         """Per-variant CTR and conversion with 95 % Wilson intervals, from logged exposures and events."""
         exp = self._experiment(name)

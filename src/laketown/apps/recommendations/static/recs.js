@@ -66,5 +66,30 @@ async function recommend(event) {
   }
 }
 
+async function campaigns() {
+  try {
+    const camps = await apiCall("/api/recs/campaigns");
+    const rows = Object.entries(camps).map(([name, c]) => [name, c.version, c.recipe,
+      (c.metrics && c.metrics["ndcg@10"]) ?? "", (c.baseline && c.baseline["ndcg@10"]) ?? ""]);
+    renderGrid($("recs-campaigns"), [{ name: "campaign", type: "string" }, { name: "solution", type: "string" },
+      { name: "recipe", type: "string" }, { name: "ndcg@10", type: "double" }, { name: "popularity ndcg@10", type: "double" }], rows);
+    const exps = await apiCall("/api/recs/experiments");
+    const expRows = [];
+    for (const e of exps) {
+      const ci = (pair) => (pair || []).map((v) => Number(v).toFixed(3)).join(" – ");
+      for (const [variant, r] of Object.entries(e.results || {})) {
+        expRows.push([e.experiment, variant, r.exposures, r.clicks, Number(r.ctr).toFixed(4), ci(r.ctr_ci95),
+          Number(r.conversion).toFixed(4), ci(r.conversion_ci95)]);
+      }
+    }
+    renderGrid($("recs-experiments"), ["experiment", "variant", "exposures", "clicks", "ctr", "ctr 95 % CI",
+      "conversion", "conversion 95 % CI"].map((name) => ({ name, type: "string" })), expRows,
+      { emptyText: "No A/B test yet: POST /api/recs/experiments" });
+  } catch (err) {
+    showError(err);
+  }
+}
+
 $("recs-form").addEventListener("submit", recommend);
 recommend();
+campaigns();
