@@ -1,0 +1,94 @@
+"""Every app page, mounted as `laketown serve` mounts it, renders its data without a script error."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import uvicorn
+
+import laketown
+from laketown.server import create_app
+from tests.browser.conftest import TIMEOUT_MS, PageWatch, _free_port
+
+
+@pytest.fixture(scope="module")
+def apps_url(tmp_path_factory):
+    from laketown.apps import mount_all
+    from laketown.apps.fraud.data import SIMULATED_TABLE, write_simulation
+    from laketown.apps.fraud.features import FeatureSet, laketown_features
+    from laketown.apps.fraud.simulator import SimulationSpec
+    from laketown.apps.fraud.training import train
+    from laketown.apps.recommendations import data, retail, solutions
+
+    ws = laketown.connect(tmp_path_factory.mktemp("apps") / "ws")
+    ds = retail.generate()
+    data.write_to_lake(ws, ds)
+    solutions.save(solutions.train_solution(ds, protocol="personalize", tune=False), ws)
+    write_simulation(ws, SimulationSpec(customers=200, terminals=400, days=30, seed=5))
+    train(ws, SIMULATED_TABLE, FeatureSet(laketown_features()))
+    app = create_app(ws)
+    mount_all(app, ws)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ws.governance.create_api_key("admin", "browser"), str(ds.interactions["user_id"].iloc[0])
+    server.should_exit = True
+    thread.join(timeout=10)
+    ws.close()
+
+
+@pytest.fixture
+def signed_in(browser, apps_url):
+    url, key, _ = apps_url
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    assert context.request.post(url + "/api/login", data={"key": key}).ok
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.watch = PageWatch(page)
+    yield page
+    context.close()
+
+
+def test_recommendations_page_shows_items_history_and_campaigns(signed_in, apps_url):
+    from playwright.sync_api import expect
+
+    url, _, user = apps_url
+    page = signed_in
+    page.goto(url + "/apps/recs")
+    page.fill("#recs-user", user)
+    page.click("#recs-form button[type=submit]")
+    expect(page.locator("#recs-grid tbody tr")).to_have_count(10)
+    expect(page.locator("#recs-history tbody tr").first).to_be_visible()
+    expect(page.locator("#recs-campaigns tbody tr")).to_have_count(1)
+    page.locator("#recs-grid tbody tr").first.click()
+    expect(page.locator("#recs-similar tbody tr").first).to_be_visible()
+    assert page.watch.errors == [] and page.watch.foreign_requests() == []
+
+
+def test_fraud_page_shows_model_metrics_and_pr_curve(signed_in, apps_url):
+    from playwright.sync_api import expect
+
+    url, _, _ = apps_url
+    page = signed_in
+    page.goto(url + "/apps/fraud")
+    expect(page.locator("#fraud-metrics tbody tr").first).to_be_visible()
+    expect(page.locator("#fraud-pr svg")).to_have_count(1)
+    expect(page.locator("#fraud-model-title")).to_contain_text("rule set")
+    assert page.watch.foreign_requests() == []
+
+
+def test_streams_page_renders(signed_in, apps_url):
+    from playwright.sync_api import expect
+
+    url, _, _ = apps_url
+    page = signed_in
+    page.goto(url + "/streams")
+    expect(page.locator("#streams-grid tbody tr").first).to_be_visible()  # the apps' streams exist
+    assert page.watch.errors == [] and page.watch.foreign_requests() == []
