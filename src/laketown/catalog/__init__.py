@@ -75,7 +75,7 @@ class Catalog:
         meta = self.store.rows("SELECT * FROM table_meta WHERE table_name = ?", [table])
         docs = {r["column_name"]: r["doc"] for r in self.store.rows("SELECT * FROM column_meta WHERE table_name = ?", [table])}
         pii = {r["column_name"]: dict(r) for r in self.store.rows("SELECT * FROM classifications WHERE table_name = ?", [table])}
-        stats = {r["column_name"]: r for r in self.stats.get(table)}
+        stats = {r["column_name"]: r for r in self.column_stats(table)}
         pol = self.gov.policies
         columns = [{"name": f.name, "type": str(f.type), "nullable": f.nullable, "doc": docs.get(f.name, ""),
                     "tags": pol.tags_of(f"{table}.{f.name}"), "pii": pii.get(f.name), "stats": stats.get(f.name)}
@@ -165,7 +165,10 @@ class Catalog:
         return schema_history(self.lake.table(table))
 
     def column_stats(self, table: str, refresh: bool = False) -> list[dict[str, Any]]:
-        """Null count, distinct count (approximate), min and max per column."""
-        if refresh or not self.stats.get(table):
-            return self.stats.refresh(table, self.lake.table(table).stats()["snapshot_id"])
-        return self.stats.get(table)
+        """Null count, distinct count (approximate), min and max per column, as of the table's
+        current snapshot (refreshed here when the background refresh after a write is behind)."""
+        stored = self.stats.get(table)
+        current = self.lake.table(table).stats()["snapshot_id"]
+        if refresh or not stored or stored[0].get("snapshot_id") != current:
+            return self.stats.refresh(table, current)
+        return stored

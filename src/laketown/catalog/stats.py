@@ -30,6 +30,7 @@ class ColumnStats:
     def __init__(self, store: Store, engine: SqlEngine):
         self.store = store
         self.engine = engine
+
         store.execute(SCHEMA)
 
     def refresh(self, table: str, snapshot_id: int | None = None) -> list[dict[str, Any]]:
@@ -61,7 +62,8 @@ class ColumnStats:
         """Stored statistics of a table's columns (empty until its first write or refresh)."""
         return [dict(r) for r in self.store.rows("SELECT * FROM column_stats WHERE table_name = ? ORDER BY rowid", [table])]
 
-    def on_write(self, table: LakeTable, operation: str, rows: int) -> None:
+    def on_write(self, table: LakeTable, operation: str, rows: int = 0) -> None:
+        """Refresh after a write when the row count moved enough or the statistics are old."""
         stats = table.stats()
         if stats["rows"] > MAX_ROWS_ON_WRITE:
             return

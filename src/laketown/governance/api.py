@@ -7,8 +7,10 @@ API are thin skins over this object.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -52,6 +54,11 @@ class Governance:
         self.keys = ApiKeys(self.store, self.principals)
         self.policies = Policies(self.store, self.principals)
         self.audit = AuditLog(self.store)
+        self._stats_lock = threading.Lock()
+        self._stats_pending: dict[str, tuple[Any, str]] = {}
+        self._stats_worker: threading.Thread | None = None
+        self._closing = False
+        atexit.register(self.wait_for_background)  # a scan cut off at exit would abort DuckDB
 
     # -- the SQL engine's access policy ----------------------------------------------------
     def version(self) -> int:
@@ -97,8 +104,34 @@ class Governance:
 
     @cached_property
     def after_write(self) -> list[Any]:
-        """More write hooks run after the audit: column statistics, then any registered later."""
-        return [self.catalog.stats.on_write]
+        """More write hooks run after the audit: column statistics (in the background, so a
+        commit never waits for a scan; readers refresh at once when they find them behind)."""
+        return [self._queue_stats]
+
+    def _queue_stats(self, table: LakeTable, operation: str, rows: int) -> None:
+        with self._stats_lock:
+            self._stats_pending[table.name] = (table, operation)
+            if self._stats_worker is None:
+                self._stats_worker = threading.Thread(target=self._drain_stats, name="column-stats", daemon=True)
+                self._stats_worker.start()
+
+    def _drain_stats(self) -> None:
+        while True:
+            with self._stats_lock:
+                if not self._stats_pending or self._closing:
+                    self._stats_worker = None
+                    return
+                name, (table, operation) = self._stats_pending.popitem()
+            try:
+                self.catalog.stats.on_write(table, operation)
+            except Exception:  # noqa: BLE001 - statistics are advisory: log, never fail anything
+                log.exception("column statistics refresh failed for %s", name)
+
+    def wait_for_background(self, timeout: float = 60.0) -> None:
+        """Let a running statistics refresh finish (the process exits or the workspace closes)."""
+        worker = self._stats_worker
+        if worker is not None:
+            worker.join(timeout)
 
     @cached_property
     def quality(self) -> Quality:
@@ -246,4 +279,7 @@ class Governance:
         return self.audit.export(self.ws.lake)
 
     def close(self) -> None:
+        with self._stats_lock:
+            self._closing = True
+        self.wait_for_background()
         self.store.close()
