@@ -177,8 +177,7 @@ class AmqttBroker(Broker):
             return broker
 
         self._broker = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(timeout=20)
-        wait_for_port(self.host, self.port)
-        return self
+        return self  # listening once start() has returned
 
     def stop(self) -> None:
         if self._broker is None or self._loop is None:

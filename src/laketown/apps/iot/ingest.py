@@ -63,11 +63,11 @@ def decode_payload(payload: bytes) -> list[Any]:
     """JSON (object or array), or zlib-compressed JSON; raises ValueError with the reason."""
     if not payload:
         raise ValueError("empty payload")
-    if payload[:1] not in (b"{", b"[", b" ", b"\n"):
+    if payload[:1] == b"\x78":  # the first byte of a zlib stream (no JSON text starts with 'x')
         try:
             payload = zlib.decompress(payload)
         except zlib.error as exc:
-            raise ValueError(f"payload is neither JSON nor zlib-compressed JSON ({exc})") from None
+            raise ValueError(f"payload looks zlib-compressed but does not decompress ({exc})") from None
     try:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -3,7 +3,8 @@
 Per device, 1-minute and 5-minute tumbling windows over the telemetry stream, with SiteWise
 boundaries (``closed="right"``: ``(start, end]``), min/max/mean/stddev of every sensor and a
 count, enriched with the machine's line and site from ``curated.iot_assets`` (a lookup that is
-reloaded every minute). Results go to ``curated.iot_metrics_1m`` / ``_5m`` and, optionally, to
+reloaded every minute). Devices share partitions and their edge agents forward at their own
+pace, so the watermark allows ``out_of_orderness`` (30 s by default) between devices. Results go to ``curated.iot_metrics_1m`` / ``_5m`` and, optionally, to
 a callback (the inference micro-batches and the live dashboard).
 """
 
@@ -32,7 +33,7 @@ def window_aggs(sensors: Iterable[str]) -> dict[str, Any]:
 
 
 def window_job(ws: Any, size: str, sensors: Iterable[str] = SENSORS, on_results: Callable[[pa.Table], Any] | None = None,
-               lateness: str = "10s") -> Job:
+               lateness: str = "10s", out_of_orderness: str = "30s") -> Job:
     """The per-device window job of ``size`` (``1m`` or ``5m``)."""
     def assets() -> pa.Table:
         if not ws.lake.exists(ASSETS_TABLE):
@@ -44,7 +45,7 @@ def window_job(ws: Any, size: str, sensors: Iterable[str] = SENSORS, on_results:
            .decode_json(time_field="ts")
            .lookup(assets, on="device_id", refresh="60s")
            .window(tumbling(size, closed="right"), key=["device_id", "line", "site"],
-                   aggs=window_aggs(sensors), lateness=lateness)
+                   aggs=window_aggs(sensors), lateness=lateness, out_of_orderness=out_of_orderness)
            .to_table(WINDOWS[size]))
     if on_results is not None:
         job.to_callback(on_results)
