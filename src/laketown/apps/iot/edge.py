@@ -135,8 +135,6 @@ class EdgeAgent:
 
         self._client = client(f"edge-{self.thing}", self.thing, self._secret)
         self._client.reconnect_delay_set(min_delay=0.1, max_delay=2)
-        self._client.connect_async(self.host, self.port, keepalive=15)
-        self._client.loop_start()
         self._thread = threading.Thread(target=self._forward, name=f"edge-{self.thing}", daemon=True)
         self._thread.start()
         return self
@@ -149,7 +147,22 @@ class EdgeAgent:
         self._paused.clear()
         self._wake.set()
 
+    def _connect_first(self) -> bool:
+        """The first connection is made here, retried until it works: paho's network loop
+        reconnects by itself only once a connection has succeeded."""
+        while not self._stop.is_set():
+            try:
+                self._client.connect(self.host, self.port, keepalive=15)
+            except OSError:
+                self._stop.wait(0.2)
+                continue
+            self._client.loop_start()
+            return True
+        return False
+
     def _forward(self) -> None:
+        if not self._connect_first():
+            return
         while not self._stop.is_set():
             if self._paused.is_set() or not self._client.is_connected():
                 self._wake.wait(0.05)
