@@ -182,8 +182,25 @@ class AmqttBroker(Broker):
     def stop(self) -> None:
         if self._broker is None or self._loop is None:
             return
+        broker = self._broker
+
+        async def shutdown() -> None:
+            await broker.shutdown()
+            # amqtt stops the sessions it has registered; a client still in its handshake keeps
+            # an open socket, and would write into a dead broker until its keepalive expires.
+            # Abort every connection left on this loop so that clients see the outage at once.
+            loop = asyncio.get_running_loop()
+            for transport in list(getattr(loop, "_transports", {}).values()):
+                if transport is not None and not transport.is_closing():
+                    transport.abort()
+            me = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not me]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
         try:
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(timeout=20)
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=20)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._thread is not None:
