@@ -50,7 +50,12 @@ class Inference:
         self.alert_latency_ms: list[float] = []
 
     def job(self) -> Job:
-        return Job("iot-inference", source=TELEMETRY_STREAM).decode_json(time_field="ts").to_callback(self)
+        from laketown.apps.iot.simulator import SENSORS, SETTINGS
+
+        schema = pa.schema([("device_id", pa.string()), ("ts", pa.int64()), ("cycle", pa.int64()),
+                            *[(c, pa.float64()) for c in (*SETTINGS, *SENSORS)]])
+        return (Job("iot-inference", source=TELEMETRY_STREAM)
+                .decode_json(time_field="ts", schema=schema).to_callback(self))
 
     def __call__(self, batch: pa.Table) -> None:
         if not batch.num_rows:

@@ -33,20 +33,23 @@ def window_aggs(sensors: Iterable[str]) -> dict[str, Any]:
 
 
 def window_job(ws: Any, size: str, sensors: Iterable[str] = SENSORS, on_results: Callable[[pa.Table], Any] | None = None,
-               lateness: str = "10s", out_of_orderness: str = "30s") -> Job:
-    """The per-device window job of ``size`` (``1m`` or ``5m``)."""
+               lateness: str = "10s", out_of_orderness: str = "30s", table: str | None = None) -> Job:
+    """The per-device window job of ``size`` (``1m`` or ``5m``; other sizes need ``table``)."""
     def assets() -> pa.Table:
         if not ws.lake.exists(ASSETS_TABLE):
             return pa.table({"device_id": pa.array([], pa.string()), "line": pa.array([], pa.string()),
                              "site": pa.array([], pa.string())})
         return ws.table(ASSETS_TABLE).to_arrow().select(["device_id", "line", "site"])
 
+    sensors = list(sensors)
+    # fixed types: a micro-batch in which a sensor is always missing must not make it a null column
+    schema = pa.schema([("device_id", pa.string()), ("ts", pa.int64()), *[(s, pa.float64()) for s in sensors]])
     job = (Job(f"iot-windows-{size}", source=TELEMETRY_STREAM)
-           .decode_json(time_field="ts")
+           .decode_json(time_field="ts", schema=schema)
            .lookup(assets, on="device_id", refresh="60s")
            .window(tumbling(size, closed="right"), key=["device_id", "line", "site"],
                    aggs=window_aggs(sensors), lateness=lateness, out_of_orderness=out_of_orderness)
-           .to_table(WINDOWS[size]))
+           .to_table(table or WINDOWS[size]))
     if on_results is not None:
         job.to_callback(on_results)
     return job
