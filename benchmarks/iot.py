@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
-import statistics
 import tempfile
 import threading
 import time
@@ -56,7 +56,7 @@ def _publisher(host: str, port: int, creds: dict[str, str], per_device: int, rea
         for i, rec in enumerate(payloads(fleet.step())):
             rec.pop("device_id")
             dev = ids[i]
-            msgs.append((dev, json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}).encode()))
+            msgs.append((dev, json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}).encode()))
     ready.set()
     go.wait()
     infos = [clients[dev].publish(device_topic(dev), body, qos=1) for dev, body in msgs]
@@ -102,12 +102,12 @@ def throughput(root: Path, devices: int, per_device: int, procs: int) -> dict[st
                 sub.on_message = lambda c, u, m: got.__setitem__(0, got[0] + 1)
                 sub.subscribe("devices/+/telemetry", qos=1)
                 time.sleep(0.5)
-                count = lambda: got[0]  # noqa: E731
+                count = lambda: got[0]
                 extra_threads: list[Any] = []
             else:
                 ingest = Ingest(ws.streams, broker.host, broker.port, broker.service_credentials).start()
                 ingest.wait_ready()
-                count = lambda: ingest.stats.records  # noqa: E731
+                count = lambda: ingest.stats.records
                 sink = processing.raw_sink(ws, buffer_seconds=1.0)
                 job = processing.window_job(ws, "1m")
                 runner = Runner(job, ws.streams, processing.checkpoint_dir(ws), table_writer=processor_table_writer(ws.lake))
@@ -180,7 +180,10 @@ def latency(root: Path, devices: int, seconds: float, hz: float) -> dict[str, An
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             readings = next(ticks)
-            flow.publish(readings, extra={"sent_ms": int(time.time() * 1000)})
+            now_ms = int(time.time() * 1000)  # devices stamp readings when they send them
+            readings = readings.set_column(readings.schema.get_field_index("ts"), "ts",
+                                           pa.array([now_ms] * readings.num_rows, pa.int64()))
+            flow.publish(readings, extra={"sent_ms": now_ms})
         time.sleep(2.0)
         for r in runners:
             r.stop()

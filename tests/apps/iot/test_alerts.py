@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from laketown.apps.iot.alerts import ALERTS_STREAM, AlertManager, Observation, current_alerts, stream_sink, table_sink
+from laketown.apps.iot.alerts import (
+    ALERTS_STREAM,
+    AlertManager,
+    Observation,
+    current_alerts,
+    stream_sink,
+    table_sink,
+)
 
 
 def _ob(active, ts, severity="warning", kind="anomaly"):

@@ -8,7 +8,15 @@ import pyarrow as pa
 import pytest
 
 from laketown.apps.iot import processing
-from laketown.apps.iot.assets import ASSETS_TABLE, Asset, AssetModel, AssetTree, Metric, fleet_tree, window_end
+from laketown.apps.iot.assets import (
+    ASSETS_TABLE,
+    Asset,
+    AssetModel,
+    AssetTree,
+    Metric,
+    fleet_tree,
+    window_end,
+)
 from laketown.apps.iot.ingest import TELEMETRY_STREAM
 from laketown.errors import ConfigError
 from laketown.streams.delivery import processor_table_writer
@@ -26,7 +34,7 @@ def test_reading_exactly_on_a_boundary_closes_the_window_that_ends_there():
 def test_windows_must_be_between_a_minute_and_a_day_and_divide_the_day():
     for bad in ("30s", "2d", "7m"):
         with pytest.raises(ConfigError, match="not allowed"):
-            Metric("avg", "temp", bad).window_ms
+            _ = Metric("avg", "temp", bad).window_ms
     assert Metric("avg", "temp", "1d").window_ms == 86_400_000
 
 

@@ -73,7 +73,7 @@ class AssetModel:
             unknown = node.columns() - known
             if unknown:
                 raise ConfigError(f"transform {name!r} of model {self.name!r} uses unknown "
-                                  f"{sorted(unknown)[0]!r}; measurements: {', '.join(self.measurements)}")
+                                  f"{min(unknown)!r}; measurements: {', '.join(self.measurements)}")
             self._parsed[name] = node
             known.add(name)
         for name, metric in self.metrics.items():

