@@ -127,8 +127,13 @@ class IotFlow:
     # -- processing ---------------------------------------------------------------------------
     def train(self, history_machines: int = 60, ticks: int = 900) -> dict[str, Any]:
         det, rul, metrics = train_models(self.ws, training_history(history_machines, self.fleet.seed + 1000, ticks))
-        self.inference = Inference(self.ws, det, rul, self.alerts)
+        self.use_models(det, rul)
         return metrics
+
+    def use_models(self, detector: AnomalyDetector, rul: RulModel) -> None:
+        """Score with models trained elsewhere (training before the flow starts is faster:
+        the booster's threads do not compete with the agents and the broker)."""
+        self.inference = Inference(self.ws, detector, rul, self.alerts)
 
     def jobs(self, windows: tuple[str, ...] = ("1m", "5m")) -> list[Any]:
         out = [processing.window_job(self.ws, w, on_results=self.window_results.append if w == windows[0] else None)

@@ -247,7 +247,7 @@ class RulModel:
         x = rul_features(df, self.unit, self.time, self.sensors)
         y = df[target].to_numpy(float)
         y = y if self.cap is None else np.minimum(y, self.cap)
-        self.model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
+        self.model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_leaf_nodes=31,
                                                    min_samples_leaf=40, random_state=0).fit(x, y)
         return self
 

@@ -13,7 +13,7 @@ from laketown.apps.iot.broker import broker_kind
 def run_fleet(ws: Any, machines: int = 12, ticks: int = 600, broker: str | None = None, seed: int = 7,
               live_s: float = 0.0, speedup: float = 10.0, progress: Any = None, task: Any = None) -> dict[str, Any]:
     """Simulate, process and measure; with ``live_s`` keep streaming in real time afterwards."""
-    from laketown.apps.iot.flow import IotFlow
+    from laketown.apps.iot.flow import IotFlow, train_models, training_history
 
     def step() -> None:
         if progress is not None and task is not None:
@@ -21,9 +21,10 @@ def run_fleet(ws: Any, machines: int = 12, ticks: int = 600, broker: str | None 
 
     kind = broker or broker_kind(ws)
     t0 = time.perf_counter()
+    det, rul, train = train_models(ws, training_history(60, seed + 1000, 900))
+    step()
     with IotFlow(ws, kind, machines=machines, seed=seed) as flow:
-        step()
-        train = flow.train()
+        flow.use_models(det, rul)
         step()
         t1 = time.perf_counter()
         flow.simulate(ticks)
@@ -67,6 +68,7 @@ def demo_step(ws: Any, progress: Any) -> dict[str, Any]:
 def start_background_fleet(ws: Any, machines: int = 12, speedup: float = 1.0) -> str:
     """Keep a fleet streaming through the whole flow in a daemon thread (for the live console)."""
     from laketown.apps.iot.flow import IotFlow
+    from laketown.apps.iot.models import load_latest
 
     ready = threading.Event()
     info: dict[str, Any] = {}
@@ -75,7 +77,11 @@ def start_background_fleet(ws: Any, machines: int = 12, speedup: float = 1.0) ->
         try:
             flow = IotFlow(ws, broker_kind(ws), machines=machines, seed=11)
             flow.fleet.start_ms = int(time.time() * 1000) // 1000 * 1000
-            flow.train(history_machines=30, ticks=600)
+            det, rul = load_latest(ws, "iot-anomaly"), load_latest(ws, "iot-rul")
+            if det is None or rul is None:
+                flow.train(history_machines=30, ticks=600)
+            else:
+                flow.use_models(det, rul)
             flow.start_jobs()
         except Exception as exc:  # noqa: BLE001 - reported in the demo summary instead of killing the demo
             info["error"] = f"{type(exc).__name__}: {exc}"
