@@ -40,3 +40,34 @@ def test_events_reach_the_stream_and_the_lake(ws):
     assert [a["device_id"] for a in current_alerts(ws)] == ["d2"]
     with ws.streams.consumer(ALERTS_STREAM, partitions=[0]) as c:
         assert c.poll(timeout_s=2).num_rows == 3
+
+
+def test_webhook_receives_events_and_failures_are_counted():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from laketown.apps.iot.alerts import webhook_sink
+
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        send = webhook_sink(f"http://127.0.0.1:{server.server_port}/hook")
+        AlertManager(sinks=[send]).observe([_ob(True, 1)])
+        assert got[0]["events"][0]["event"] == "open" and send.stats["failures"] == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    send(["x"])  # the server is gone
+    assert send.stats["failures"] == 1
