@@ -24,6 +24,8 @@ class AppSpec:
 
 
 APPS: list[AppSpec] = [
+    AppSpec("iot", "IoT telemetry", cli="laketown.apps.iot.cli:app",
+            demo="laketown.apps.iot.pipeline:demo_step", mount="laketown.apps.iot.console:mount"),
     AppSpec(
         "fraud", "Fraud detection",
         cli="laketown.apps.fraud.cli:app",

