@@ -25,7 +25,8 @@ class AppSpec:
 
 APPS: list[AppSpec] = [
     AppSpec("iot", "IoT telemetry", cli="laketown.apps.iot.cli:app",
-            demo="laketown.apps.iot.pipeline:demo_step", mount="laketown.apps.iot.console:mount"),
+            demo="laketown.apps.iot.pipeline:demo_step", mount="laketown.apps.iot.console:mount",
+            live="laketown.apps.iot.pipeline:live_fleet"),
     AppSpec(
         "fraud", "Fraud detection",
         cli="laketown.apps.fraud.cli:app",
