@@ -25,6 +25,10 @@ def fleet_status(ws: Any) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+#: how far back the live chart reaches from the newest reading
+LIVE_WINDOW_MS = 15 * 60 * 1000
+
+
 def latest_readings(ws: Any, device_id: str, limit: int = 300, scan: int = 20_000) -> list[dict[str, Any]]:
     """The device's newest readings from the telemetry stream (the tail of its partition)."""
     if TELEMETRY_STREAM not in {s.name for s in ws.streams.list_streams()}:
@@ -45,6 +49,9 @@ def latest_readings(ws: Any, device_id: str, limit: int = 300, scan: int = 20_00
             if batch.column("offset")[-1].as_py() >= end - 1:
                 break
     rows.sort(key=lambda r: r.get("ts", 0))
+    if rows:  # one stretch of time: earlier runs of a fleet (another clock) stay off the live chart
+        newest = rows[-1].get("ts", 0)
+        rows = [r for r in rows if newest - r.get("ts", 0) <= LIVE_WINDOW_MS]
     keep = ["ts", *SENSORS]
     return [{k: r.get(k) for k in keep} for r in rows[-limit:]]
 
