@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -53,25 +54,33 @@ class ServerUrl(str):
     key: str = ""
 
 
+@contextmanager
+def serving(app) -> Iterator[ServerUrl]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 and a free port, in a thread, while the block runs."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="laketown-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the test server did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    try:
+        yield ServerUrl(f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory) -> Iterator[str]:
     """The console's base URL; the server runs until the module's tests are done."""
     ws = laketown.connect(tmp_path_factory.mktemp("console") / "ws", sql={"timeout_s": 5, "max_rows": 100})
     ws.lake.write("raw.shop_sales", SALES)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="laketown-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the test server did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    url = ServerUrl(f"http://127.0.0.1:{port}")
-    url.key = ws.governance.create_api_key("admin", "browser tests")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(ws)) as url:
+        url.key = ws.governance.create_api_key("admin", "browser tests")
+        yield url
     ws.close()
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-import uvicorn
 
 import laketown
 from laketown.server import create_app
-from tests.browser.conftest import TIMEOUT_MS, PageWatch, _free_port
+from tests.browser.conftest import TIMEOUT_MS, PageWatch, serving
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +26,8 @@ def apps_url(tmp_path_factory):
     train(ws, SIMULATED_TABLE, FeatureSet(laketown_features()))
     app = create_app(ws)
     mount_all(app, ws)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ws.governance.create_api_key("admin", "browser"), str(ds.interactions["user_id"].iloc[0])
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, ws.governance.create_api_key("admin", "browser"), str(ds.interactions["user_id"].iloc[0])
     ws.close()
 
 

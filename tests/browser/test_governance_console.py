@@ -4,18 +4,15 @@ form, the audit viewer, and what a non-admin sees."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 import laketown
 from laketown.server import create_app
-from tests.browser.conftest import SALES, TIMEOUT_MS, PageWatch, ServerUrl, _free_port
+from tests.browser.conftest import SALES, TIMEOUT_MS, PageWatch, serving
 
 pytestmark = pytest.mark.browser
 #: set to a folder to keep screenshots of the page (they are never committed)
@@ -46,21 +43,10 @@ def server_url(tmp_path_factory) -> Iterator[str]:
         g.quality.check("raw.customers", rows)
     g.create_principal("ana")
     g.grant("ana", "raw.customers")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="laketown-gov-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the test server did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    url = ServerUrl(f"http://127.0.0.1:{port}")
-    url.key = g.create_api_key("admin", "browser tests")
-    url.ana_key = g.create_api_key("ana", "browser tests")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(ws)) as url:
+        url.key = g.create_api_key("admin", "browser tests")
+        url.ana_key = g.create_api_key("ana", "browser tests")
+        yield url
     ws.close()
 
 
