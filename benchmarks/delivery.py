@@ -8,7 +8,6 @@ Prints JSON lines; the last line is the summary. ``--quick`` uses 300k records.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shutil
 import statistics
@@ -23,7 +22,8 @@ import pyarrow.parquet as pq
 
 import laketown
 from laketown.streams.backends.embedded import EmbeddedStreams
-from laketown.streams.delivery import DeliverySink, ndjson
+from laketown.streams.delivery import DeliverySink
+from laketown.streams.ndjson import ndjson
 
 SCHEMA = pa.schema([("id", pa.int64()), ("device", pa.string()), ("site", pa.string()),
                     ("temp", pa.float64()), ("humidity", pa.float64()), ("ts", pa.timestamp("us", tz="UTC"))])
@@ -73,8 +73,8 @@ def baseline_run(root: Path, n: int) -> float:
         if buffered >= 200_000 or done + buffered >= n:
             records = pa.concat_tables(buffer)
             payload = ndjson(records.column("value").combine_chunks())
-            table = pajson.read_json(io.BytesIO(payload), parse_options=opts,
-                                     read_options=pajson.ReadOptions(block_size=len(payload) + 1))
+            table = pajson.read_json(pa.BufferReader(payload), parse_options=opts,
+                                     read_options=pajson.ReadOptions(block_size=payload.size + 1))
             pq.write_table(table, out / f"part-{files:05d}.parquet", compression="zstd")
             files += 1
             done += records.num_rows

@@ -35,6 +35,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 
 import laketown
+from laketown.apps.fraud.feed import http_post
 from laketown.apps.fraud.benchmarking import summary
 from laketown.apps.fraud.data import IEEE_TABLE, SIMULATED_TABLE, prepare_ieee, write_simulation
 from laketown.apps.fraud.evaluation import handbook_split, score_metrics
@@ -195,23 +196,12 @@ class Client:
         self.lock = threading.Lock()
 
     def post(self, path: str, body: bytes, headers: dict) -> int:
-        """POST over this thread's keep-alive connection (the standard library's client: the
-        load generator shares the machine, so it should cost as little CPU as possible)."""
-        import http.client
-
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            host, port = self.base.removeprefix("http://").split(":")
-            conn = self.local.conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        try:
-            conn.request("POST", path, body, headers)
-            resp = conn.getresponse()
-            resp.read()
-            return resp.status
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            self.local.conn = None
-            return 0
+        """POST over this thread's keep-alive connection (the feed's standard-library client:
+        the load generator shares the machine, so it should cost as little CPU as possible)."""
+        post = getattr(self.local, "post", None)
+        if post is None:
+            post = self.local.post = http_post(self.base)
+        return post(path, body, headers)
 
     def request(self, batch: int = 1, since: float | None = None) -> tuple[float, bool]:
         """One request; the latency counts from ``since`` (its scheduled time) when given."""
@@ -322,7 +312,7 @@ def lake_latency(samples: int = 10) -> dict:
     from datetime import UTC, datetime
 
     from laketown.apps.fraud.data import SIMULATED_TABLE, write_simulation
-    from laketown.apps.fraud.feed import http_post, recent_pairs
+    from laketown.apps.fraud.feed import recent_pairs
     from laketown.apps.fraud.features import FeatureSet, laketown_features
     from laketown.apps.fraud.signing import load_keys, sign
     from laketown.apps.fraud.simulator import SimulationSpec

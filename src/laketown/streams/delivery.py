@@ -14,7 +14,6 @@ letters are not duplicated either.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from pathlib import Path
@@ -30,6 +29,7 @@ import pyarrow.json as pajson
 from laketown.errors import LaketownError, SchemaMismatchError
 from laketown.lake.schema import conform
 from laketown.streams.base import RECORD_SCHEMA
+from laketown.streams.ndjson import ndjson
 from laketown.streams.status import write_status
 
 if TYPE_CHECKING:
@@ -110,17 +110,6 @@ def processor_table_writer(lake: Lake) -> Callable[[str], Callable[[pa.Table], N
         return write
 
     return factory
-
-
-def ndjson(values: pa.BinaryArray) -> bytes:
-    """Join binary values with newlines straight from Arrow's buffers (no Python loop)."""
-    n = len(values)
-    if n == 0:
-        return b""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1, offset=values.offset * 4)
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] else np.empty(0, np.uint8)
-    body = data[offsets[0]:offsets[-1]]
-    return np.insert(body, offsets[1:] - offsets[0], ord("\n")).tobytes()
 
 
 def infer_table_schema(streams: StreamBackend, stream: str, sample: int = 1000) -> pa.Schema:
@@ -361,16 +350,16 @@ class DeliverySink:
         except (pa.ArrowInvalid, pa.ArrowTypeError, SchemaMismatchError, LaketownError, ValueError):
             return self._decode_one_by_one(records)
 
-    def _parse(self, payload: bytes, expected_rows: int) -> pa.Table:
+    def _parse(self, payload: bytes | pa.Buffer, expected_rows: int) -> pa.Table:
         """Newline-delimited JSON -> a table of exactly the target schema (or an error)."""
         opts = pajson.ParseOptions(
             explicit_schema=self._schema,
             unexpected_field_behavior="error" if self.unknown_fields == "error" else "ignore",
         )
         table = pajson.read_json(
-            io.BytesIO(payload),
+            pa.BufferReader(payload),
             parse_options=opts,
-            read_options=pajson.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
+            read_options=pajson.ReadOptions(block_size=max(1 << 20, pa.py_buffer(payload).size + 1)),
         )
         if table.num_rows != expected_rows:
             raise LaketownError(f"{expected_rows} records decoded into {table.num_rows} rows")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
+from laketown.streams.ndjson import ndjson
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
@@ -74,10 +76,7 @@ class JsonDecoder:
         return Decoded(table, errors)
 
     def _parse(self, values: pa.Array) -> pa.Table | None:
-        joined = pc.binary_join_element_wise(values, pa.scalar(b"", values.type), b"\n")
-        offsets = np.frombuffer(joined.buffers()[1], np.int64 if pa.types.is_large_binary(joined.type) else np.int32,
-                                count=len(joined) + 1, offset=joined.offset * (8 if pa.types.is_large_binary(joined.type) else 4))
-        buf = joined.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+        buf = ndjson(values)
         parse = pj.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="infer") if self.schema else None
         read = pj.ReadOptions(use_threads=self.use_threads, block_size=max(1 << 20, buf.size + 1))
         try:
