@@ -118,7 +118,8 @@ class Workspace:
         return path
 
     def close(self) -> None:
-        for name in ("sql_engine", "lake", "streams", "governance"):
+        # governance first: its background statistics refresh still reads through the SQL engine
+        for name in ("governance", "sql_engine", "lake", "streams"):
             part = self.__dict__.pop(name, None)
             if part is not None:
                 part.close()
