@@ -23,13 +23,17 @@ def _keys_sql(blocking: Sequence[tuple[str, ...]], table: str) -> str:
     return " UNION ALL ".join(f"SELECT row, key FROM ({p}) WHERE ok" for p in parts)
 
 
-def record_keys(table: pa.Table, blocking: Sequence[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray]:
+def record_keys(table: pa.Table, blocking: Sequence[tuple[str, ...]],
+                con: duckdb.DuckDBPyConnection | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(keys uint64, row numbers int64) of every record of ``table`` under every rule."""
-    con = duckdb.connect()
+    own = con is None
+    con = con or duckdb.connect()
     cols = table.select(sorted({c for cols in blocking for c in cols}))
     con.register("t", cols.append_column("__row", pa.array(np.arange(cols.num_rows, dtype=np.int64))))
     res = con.execute(_keys_sql(blocking, "t")).fetchnumpy()
-    con.close()
+    con.unregister("t")
+    if own:
+        con.close()
     return res["key"].astype(np.uint64), res["row"].astype(np.int64)
 
 
@@ -39,14 +43,15 @@ class KeyIndex:
     def __init__(self, table: pa.Table, blocking: Sequence[tuple[str, ...]], max_candidates: int = 2000):
         self.blocking = list(blocking)
         self.max_candidates = max_candidates
-        keys, rows = record_keys(table, self.blocking)
+        self.con = duckdb.connect()
+        keys, rows = record_keys(table, self.blocking, self.con)
         order = np.argsort(keys, kind="stable")
         self.keys, self.rows = keys[order], rows[order]
 
     def candidates(self, record: pa.Table) -> np.ndarray:
         """Row numbers sharing at least one blocking key with one of ``record``'s rows (capped
         per key at ``max_candidates`` so one huge block cannot stall a call)."""
-        keys, _ = record_keys(record, self.blocking)
+        keys, _ = record_keys(record, self.blocking, self.con)
         found = []
         for key in np.unique(keys):
             lo = np.searchsorted(self.keys, key, side="left")

@@ -7,6 +7,7 @@ plus ``predict_within``) and a single record (``predict_between`` against its ca
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +150,9 @@ class Scorer:
         self.spec = spec
         self.db = _db()
         self.linker = splink.Linker(_register(self.db, [self._empty()], spec), model, log_level=None)
+        self.model = model
         self._n = 0
+        self._cache_key = f"laketown-c360-{uuid.uuid4().hex}"
 
     def _empty(self) -> pa.Table:
         return pa.table({c: pa.array([], pa.string()) for c in self.spec.model_columns()})
@@ -171,6 +174,22 @@ class Scorer:
         finally:
             for t in (left, right):
                 t.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+
+    def pairs(self, new: pa.Table, candidates: pa.Table) -> pa.Table:
+        """Every (new, candidate) pair scored, no blocking (the caller chose the candidates):
+        splink's real-time ``compare_records`` with its SQL cached after the first call."""
+        from splink.internals.realtime import compare_records
+
+        if new.num_rows == 0 or candidates.num_rows == 0:
+            return _empty_edges()
+        cols = self.spec.model_columns()
+        df = compare_records(new.select(cols), candidates.select(cols), self.model, self.db, sql_cache_key=self._cache_key)
+        out = _edges(df, self.spec)
+        uid = df.physical_name.rsplit("_", 1)[-1]
+        df.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+        for side in ("left", "right"):  # the inputs compare_records registered
+            self.db.duckdb_con.unregister(f"__splink__compare_records_{side}_{uid}")
+        return out
 
     def within(self, new: pa.Table, threshold: float) -> pa.Table:
         """Pairs among the new records found by the blocking rules, scored."""

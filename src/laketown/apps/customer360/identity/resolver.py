@@ -253,13 +253,13 @@ class Resolver:
         if current is None:
             raise IdentityError(f"nothing resolved yet in {self.state.path}; run rebuild(records) first")
         rec = self._complete(record)
-        one = standardize(pa.Table.from_pylist([rec])).select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
         if self._index is None:
             self._index = KeyIndex(current, self.spec.blocking)
+        one = standardize(pa.Table.from_pylist([rec]), self._index.con).select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
         rows = self._index.candidates(one)
         cands = current.take(pa.array(rows, pa.int64())) if len(rows) else current.slice(0, 0)
         cands = cands.filter(pc.not_equal(cands["record_id"], rec["record_id"])) if cands.num_rows else cands
-        scored = self._scorer_for().between(one, cands.select(RECORD_SCHEMA.names), 0.0).to_pylist()
+        scored = self._scorer_for().pairs(one, cands.select(RECORD_SCHEMA.names)).to_pylist()
         owner = dict(zip(cands["record_id"].to_pylist(), cands["customer_id"].to_pylist()))
         matches = []
         for e in scored:

@@ -80,11 +80,14 @@ def _check(records: pa.Table) -> pa.Table:
     return records
 
 
-def standardize(records: pa.Table) -> pa.Table:
+def standardize(records: pa.Table, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
     """The input records (the columns of :data:`ATTRIBUTES` as strings) plus the ``*_std``
-    matching columns; rows keep their order. Duplicate ``record_id`` values are an error."""
+    matching columns; rows keep their order. Duplicate ``record_id`` values are an error.
+    ``con`` reuses a DuckDB connection for many small calls."""
     records = _check(records)
-    con = duckdb.connect()
+    own = con is None
+    if con is None:
+        con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("records", records)
     dupes = con.execute(
@@ -120,7 +123,9 @@ def standardize(records: pa.Table) -> pa.Table:
     FROM base
     """
     out = con.execute(sql).fetch_arrow_table()
-    con.close()
+    con.unregister("records")
+    if own:
+        con.close()
     return out
 
 
