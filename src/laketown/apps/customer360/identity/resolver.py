@@ -92,6 +92,15 @@ class Resolver:
             raise IdentityError(f"no trained model in {self.state.path}; run rebuild(records) first")
         return model
 
+    def model(self) -> dict[str, Any]:
+        """The trained splink model (JSON dict) this resolver scores with."""
+        return self._model()
+
+    def set_model(self, model: dict[str, Any]) -> None:
+        """Use a model trained elsewhere (``rebuild(..., retrain=False)`` then keeps it)."""
+        self.state.write_json("model", model)
+        self.close()
+
     def _scorer_for(self) -> Scorer:
         if self._scorer is None:
             self._scorer = Scorer(self.spec, self._model())
