@@ -86,7 +86,7 @@ def _clean(tables: list[pa.Table], id_col: str, col_kinds: dict[str, str]) -> li
         cols = ", ".join(f'{kinds.clean_sql(c, k)} AS "{c}"' for c, k in col_kinds.items())
         out.append(con.execute(
             f'SELECT CAST("{id_col}" AS VARCHAR) AS "{id_col}", {cols}, \'{"lr"[i]}\' AS __side FROM t'
-        ).fetch_arrow_table())
+        ).to_arrow_table())
         con.unregister("t")
     con.close()
     return out

@@ -142,7 +142,7 @@ def _edges(df: Any, spec: MatchSpec) -> pa.Table:
     uid = spec.unique_id
     out = df.as_duckdbpyrelation().select(
         f'"{uid}_l" AS id_l, "{uid}_r" AS id_r, match_probability'
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     return out
 
 

@@ -221,7 +221,7 @@ class Resolver:
             ORDER BY r.customer_id, r.record_id
             """,
             [self.threshold],
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         con.close()
         return out
 
@@ -243,7 +243,7 @@ class Resolver:
             UNION SELECT p.customer_id FROM n FULL JOIN p USING (record_id)
                   WHERE n.customer_id IS DISTINCT FROM p.customer_id AND p.customer_id IS NOT NULL
             """
-        ).fetch_arrow_table()["customer_id"]
+        ).to_arrow_table()["customer_id"]
         con.close()
         subset = resolved.filter(pc.is_in(resolved["customer_id"], value_set=affected))
         gold, lineage = golden.build(subset, subset["customer_id"], self.rules)
