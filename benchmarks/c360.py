@@ -128,8 +128,8 @@ def child(size: int, seed: int, workspace: Path, incremental: bool, probes: int)
         cut = int(size * 0.99) if incremental else size
         base = data.slice(0, cut)
         stats = r.rebuild(base)
-        out.update(rebuild_s=stats["wall_s"], train_s=stats["train_s"], predict_s=stats["predict_s"],
-                   edges=stats["edges"], customers=stats["customers"])
+        out.update(rebuild_s=stats["wall_s"], **{k: stats[k] for k in (
+            "standardize_s", "train_s", "predict_s", "cluster_s", "golden_s", "write_s", "edges", "customers")})
         a = r.assignments()
         lookup = dict(zip(data["record_id"].to_pylist(), truth.to_pylist()))
         q = cluster_quality(a["record_id"], a["customer_id"], pa.array([lookup[x] for x in a["record_id"].to_pylist()]))
@@ -137,7 +137,8 @@ def child(size: int, seed: int, workspace: Path, incremental: bool, probes: int)
         out["peak_mb_rebuild"] = peak_mb()
         if incremental:
             add = r.add(data.slice(cut))
-            out.update(add_s=add["wall_s"], added=add["added"], speedup_add=round(stats["wall_s"] / add["wall_s"], 1))
+            out.update(add_s=add["wall_s"], added=add["added"], reresolved=add["reresolved"],
+                       speedup_add=round(stats["wall_s"] / add["wall_s"], 1))
             out["p50_ms"], out["p99_ms"], out["probe_hit_rate"] = resolve_latency(r, data, probes, seed)
         r.close()
     labels, rules_s = rules_baseline(data.slice(0, cut))
