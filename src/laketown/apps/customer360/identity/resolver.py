@@ -303,13 +303,14 @@ class Resolver:
             matches.append({"record_id": other, "customer_id": owner.get(other), "match_probability": e["match_probability"]})
         matches.sort(key=lambda m: (-m["match_probability"], m["record_id"]))
         best = matches[0] if matches else None
-        customer = best["customer_id"] if best and best["match_probability"] >= self.threshold else None
-        if commit:
+        matched = best is not None and best["match_probability"] >= self.threshold
+        customer = best["customer_id"] if matched else None
+        if commit:  # a new customer when nothing matched
             self.add(pa.Table.from_pylist([rec]))
             customer = self.customer_of(rec["record_id"])
         return {"record_id": rec["record_id"], "customer_id": customer,
                 "match_probability": best["match_probability"] if best else 0.0,
-                "matches": matches[:limit], "is_new": customer is None or (commit and best is None)}
+                "matches": matches[:limit], "is_new": not matched}
 
     @staticmethod
     def _complete(record: dict[str, Any]) -> dict[str, Any]:
