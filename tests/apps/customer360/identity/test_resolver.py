@@ -168,6 +168,10 @@ def test_resolve_one_finds_the_customer_in_real_time(resolver, people):
     assert committed["customer_id"] == multi["customer_id"][0].as_py()
     assert resolver.customer_of("api:probe-1") == committed["customer_id"]
     assert "api:probe-1" in resolver.assignments()["record_id"].to_pylist()
+    fresh = resolver.resolve_one(stranger, commit=True)
+    assert fresh["is_new"] and fresh["customer_id"] is not None
+    assert fresh["customer_id"] not in set(a["customer_id"].to_pylist())
+    assert resolver.customer_of("api:stranger") == fresh["customer_id"]
 
 
 def test_bad_input_and_unknown_names_are_clear_errors(resolver, people):
