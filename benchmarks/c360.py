@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import laketown
 from laketown.apps.customer360.identity import Resolver, febrl
@@ -67,8 +66,8 @@ def febrl_recordlinkage(a: pa.Table, b: pa.Table, truth: pa.Table) -> dict:
     """recordlinkage 0.16: candidates agree on given name, surname, date of birth, social
     security id or postcode (the blocks Laketown's linker picks); 8 comparisons; match if
     their sum >= 4."""
-    import recordlinkage
     import pandas as pd
+    import recordlinkage
 
     t0 = time.perf_counter()
     da, db = a.to_pandas().set_index("rec_id"), b.to_pandas().set_index("rec_id")
@@ -155,7 +154,7 @@ def resolve_latency(r: Resolver, data: pa.Table, probes: int, seed: int) -> tupl
     rows = rng.choice(data.num_rows, size=probes, replace=False)
     strangers = generate(probes, seed=seed + 999).to_pylist()
     person_of = dict(zip(data["record_id"].to_pylist(), data["person_id"].to_pylist()))
-    a = r._load()  # noqa: SLF001 - the benchmark reads the resolver's customer of each record
+    a = r._load()
     cust = dict(zip(a["record_id"].to_pylist(), a["customer_id"].to_pylist()))
     times, hits, tries = [], 0, 0
     r.resolve_one(dict(data.slice(int(rows[0]), 1).to_pylist()[0], record_id="probe:warm"))  # builds the index

@@ -15,20 +15,29 @@ import hashlib
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from laketown.apps.customer360.identity import clusters, golden, incremental
 from laketown.apps.customer360.identity.keyindex import KeyIndex
-from laketown.apps.customer360.identity.model import MatchSpec, Scorer, predict_all, train
+from laketown.apps.customer360.identity.model import (
+    MatchSpec,
+    Scorer,
+    predict_all,
+    train,
+)
 from laketown.apps.customer360.identity.people import person_spec
-from laketown.apps.customer360.identity.standardize import ATTRIBUTES, REQUIRED, STD_COLUMNS, standardize
+from laketown.apps.customer360.identity.standardize import (
+    ATTRIBUTES,
+    REQUIRED,
+    STD_COLUMNS,
+    standardize,
+)
 from laketown.apps.customer360.identity.state import StateDir
 from laketown.errors import LaketownError
 
@@ -47,7 +56,7 @@ class IdentityError(LaketownError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _as_table(records: Any) -> pa.Table:
