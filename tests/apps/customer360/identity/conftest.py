@@ -13,7 +13,7 @@ from laketown.apps.customer360.identity.synth import generate
 
 @pytest.fixture(scope="session")
 def people() -> pa.Table:
-    return generate(1500, seed=11)
+    return generate(1000, seed=11)
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,7 @@ def test_ids_are_stable_across_reruns_and_workspaces(resolver, people, trained_m
 
 
 def test_new_records_do_not_rename_untouched_customers(resolver, people):
-    base, extra = people.slice(0, 1300), people.slice(1300)
+    base, extra = people.slice(0, 870), people.slice(870)
     resolver.rebuild(base, retrain=False)
     before = _mapping(resolver.assignments())
     before_groups = {cid: frozenset(r for r, c in before.items() if c == cid) for cid in set(before.values())}
@@ -79,7 +79,7 @@ def test_new_records_do_not_rename_untouched_customers(resolver, people):
 
 
 def test_incremental_and_full_rebuild_agree(resolver, people, trained_model, tmp_path):
-    base, extra = people.slice(0, 1200), people.slice(1200)
+    base, extra = people.slice(0, 800), people.slice(800)
     changed = _changed(people, range(40))
     resolver.rebuild(base, retrain=False)
     resolver.add(extra)
@@ -107,7 +107,7 @@ def _two_customers_of_different_people(resolver, people) -> tuple[str, str]:
 
 
 def test_merge_survives_rebuild_and_add(resolver, people):
-    resolver.rebuild(people.slice(0, 1400), retrain=False)
+    resolver.rebuild(people.slice(0, 930), retrain=False)
     ca, cb = _two_customers_of_different_people(resolver, people)
     a_recs = [r for r, c in _mapping(resolver.assignments()).items() if c == ca]
     b_recs = [r for r, c in _mapping(resolver.assignments()).items() if c == cb]
@@ -116,10 +116,10 @@ def test_merge_survives_rebuild_and_add(resolver, people):
     assert len({merged[r] for r in a_recs + b_recs}) == 1
     assert out["customer_id"] == merged[a_recs[0]]
     assert out["customer_id"] in (ca, cb)  # the merged customer keeps one of the old ids
-    resolver.rebuild(people.slice(0, 1400), retrain=False)
+    resolver.rebuild(people.slice(0, 930), retrain=False)
     again = _mapping(resolver.assignments())
     assert len({again[r] for r in a_recs + b_recs}) == 1
-    resolver.add(people.slice(1400))
+    resolver.add(people.slice(930))
     assert len({_mapping(resolver.assignments())[r] for r in a_recs + b_recs}) == 1
     ov = resolver.ws.table("clean.c360_overrides").scan().to_pylist()
     assert ov[0]["kind"] == "merge" and ov[0]["by"] == "agent-7" and ov[0]["reason"].startswith("same person")
