@@ -1,11 +1,14 @@
 """Named SPARQL queries: a query text with typed parameters, run through a :class:`QueryRunner`.
 
-Parameters are bound by substitution (SEP-0007) in the worker, never pasted into the text, so
-a parameter value cannot change the query's shape.
+Parameters replace their ``?variable`` as one checked RDF term: an IRI with no character
+that could end it, a literal with every quote and backslash escaped, a number that parses.
+So a parameter value cannot change the query's shape (pyoxigraph's own substitution would
+need the variable in the projection).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +18,29 @@ if TYPE_CHECKING:
     from laketown.graph.runner import QueryRunner
 
 KINDS = ("iri", "literal", "int", "float")
+_IRI_BAD = re.compile(r'[<>"{}|^`\\\s]')
+
+
+def term(kind: str, value: Any) -> str:
+    """``value`` as SPARQL term text of ``kind``; raises on a value that is not one."""
+    if kind == "iri":
+        text = str(value)
+        if _IRI_BAD.search(text) or ":" not in text:
+            raise SparqlError(f"{text!r} is not an IRI (no spaces, quotes or <>{{}}|^` allowed)")
+        return f"<{text}>"
+    if kind == "int":
+        try:
+            return str(int(value))
+        except (TypeError, ValueError):
+            raise SparqlError(f"{value!r} is not an integer") from None
+    if kind == "float":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SparqlError(f"{value!r} is not a number") from None
+        return repr(number) if number == number else '"NaN"^^<http://www.w3.org/2001/XMLSchema#double>'
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
 
 
 @dataclass(frozen=True)
@@ -75,7 +101,14 @@ class QueryLibrary:
         head = "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in self.prefixes.items())
         return head + query.sparql
 
+    def render(self, name: str, **params: Any) -> str:
+        """The query text with ``params`` in place of their variables."""
+        query = self.get(name)
+        text = self.text(query)
+        for var, (kind, value) in query.bindings(params).items():
+            text = re.sub(rf"[?$]{re.escape(var)}\b", lambda _m, t=term(kind, value): t, text)
+        return text
+
     def run(self, runner: QueryRunner, name: str, timeout_s: float | None = None, **params: Any) -> list[dict[str, Any]]:
         """Rows of the named query with ``params`` bound."""
-        query = self.get(name)
-        return runner.query(self.text(query), bindings=query.bindings(params), timeout_s=timeout_s).rows()
+        return runner.query(self.render(name, **params), timeout_s=timeout_s).rows()

@@ -134,12 +134,10 @@ class QueryRunner:
         sparql: str,
         fmt: str = "json",
         rdf_format: str = "nt",
-        bindings: dict[str, tuple[str, Any]] | None = None,
         timeout_s: float | None = None,
     ) -> QueryResult:
         """Run ``sparql``; ``fmt`` json/csv/tsv/xml for SELECT/ASK, ``rdf_format`` nt/ttl/xml for
-        CONSTRUCT/DESCRIBE; ``bindings`` {variable: (iri|literal|int|float, value)} are
-        substituted before evaluation. Raises :class:`QueryTimeoutError` past the deadline."""
+        CONSTRUCT/DESCRIBE. Raises :class:`QueryTimeoutError` past the deadline."""
         if fmt not in CONTENT_TYPES:
             raise SparqlError(f"unknown results format {fmt!r}; use one of {', '.join(CONTENT_TYPES)}")
         limit = min(timeout_s or self.timeout_s, self.timeout_s)
@@ -149,7 +147,7 @@ class QueryRunner:
             raise QueryTimeoutError(f"no query worker became free within {limit:g} s; try again later")
         try:
             worker = self._take()
-            request = {"query": sparql, "format": fmt, "rdf_format": rdf_format, "bindings": bindings or {}}
+            request = {"query": sparql, "format": fmt, "rdf_format": rdf_format}
             try:
                 header, payload = worker.ask(request, deadline)
             except TimeoutError:
