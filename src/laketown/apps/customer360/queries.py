@@ -63,7 +63,7 @@ def _neighbours(runner: QueryRunner, nodes: list[str]) -> list[tuple[str, str, s
     return [(r["s"], r["p"], r["n"]) for r in runner.query(q).rows()]
 
 
-def path(runner: QueryRunner, a: str, b: str, max_hops: int = 6, max_frontier: int = 20_000) -> list[dict[str, str]]:
+def path(runner: QueryRunner, a: str, b: str, max_hops: int = 4, max_frontier: int = 20_000) -> list[dict[str, str]]:
     """The shortest chain of links between customers ``a`` and ``b`` (breadth first over
     households, identities, orders, products, tickets), as steps {from, via, to}; [] if none
     within ``max_hops``."""

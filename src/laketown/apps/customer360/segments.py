@@ -65,23 +65,26 @@ def segment(features: pa.Table, k_range: range = range(2, 9), seed: int = 0, sam
     rng = np.random.default_rng(seed)
     idx = rng.choice(n, size=min(n, sample), replace=False)
     scores, fits = {}, {}
+    xs = x[idx]  # fitted and scored on a sample, then every customer is assigned
     for k in k_range:
-        if k >= n:
+        if k >= len(xs):
             break
-        km = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(x)
-        if len(set(km.labels_[idx])) < 2:
+        km = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(xs)
+        if len(set(km.labels_)) < 2:
             continue
-        scores[k] = float(silhouette_score(x[idx], km.labels_[idx]))
+        scores[k] = float(silhouette_score(xs, km.labels_))
         fits[k] = km
     if not scores:
         raise LaketownError("every k gave a single cluster on this data; it has too little variety to segment")
     best = max(scores, key=scores.get)
-    labels = fits[best].labels_
+    labels = fits[best].predict(x)
     raw = np.column_stack([np.asarray(features.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in CLUSTER_FEATURES])
     clv = np.asarray(features.column("clv_12m").to_numpy(zero_copy_only=False), dtype=float)
     personas, seen = [], {}
     for c in range(best):
         member = labels == c
+        if not member.any():
+            continue
         z = {f: float(x[member, i].mean()) for i, f in enumerate(CLUSTER_FEATURES)}
         name = _name(z)
         seen[name] = seen.get(name, 0) + 1
