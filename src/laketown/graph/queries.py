@@ -101,7 +101,7 @@ class QueryLibrary:
         head = "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in self.prefixes.items())
         return head + query.sparql
 
-    def render(self, name: str, **params: Any) -> str:
+    def render(self, name: str, /, **params: Any) -> str:
         """The query text with ``params`` in place of their variables."""
         query = self.get(name)
         text = self.text(query)
@@ -109,6 +109,6 @@ class QueryLibrary:
             text = re.sub(rf"[?$]{re.escape(var)}\b", lambda _m, t=term(kind, value): t, text)
         return text
 
-    def run(self, runner: QueryRunner, name: str, timeout_s: float | None = None, **params: Any) -> list[dict[str, Any]]:
-        """Rows of the named query with ``params`` bound."""
-        return runner.query(self.render(name, **params), timeout_s=timeout_s).rows()
+    def run(self, runner: QueryRunner, name: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Rows of the named query with ``params`` bound (within the runner's deadline)."""
+        return runner.query(self.render(name, **params)).rows()
