@@ -114,10 +114,12 @@ class _Lock:
         os.close(self.fd)
 
 
-def ingest(ws: Any, on_claimed: Callable[[Path], None] | None = None) -> dict[str, Any]:
+def ingest(ws: Any, on_claimed: Callable[[Path], None] | None = None,
+           on_landed: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Land every file waiting in ``incoming/`` (and any left claimed by a crashed run).
-    ``on_claimed(path)`` is called after a file is claimed, before it lands (tests use it to
-    crash at that point). Returns counts per outcome."""
+    ``on_claimed(path)`` runs after a file is claimed, before it lands; ``on_landed(path)``
+    after its rows are committed, before it moves to ``processed/`` (tests crash there).
+    Returns counts per outcome."""
     f = folders(ws)
     lock = _Lock(landing_dir(ws) / ".lock")
     try:
@@ -152,6 +154,8 @@ def ingest(ws: Any, on_claimed: Callable[[Path], None] | None = None) -> dict[st
                 continue
             table.append(rows, properties={FILE_PREFIX + sha: path.name}, allow_empty=True)
             done[sha] = path.name
+            if on_landed is not None:
+                on_landed(path)
             stats["quarantined"] += quarantine.add(ws, "crm", bad, origin=path.name)
             stats["files"] += 1
             stats["rows"] += rows.num_rows
