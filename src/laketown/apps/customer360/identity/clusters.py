@@ -77,7 +77,7 @@ def stable_ids(record_ids: pa.Array, labels: np.ndarray, previous: pa.Table, reg
     con.register("cur", cur)
     con.register("prev", previous.select(["record_id", "customer_id"]))
     con.register("reg", registry)
-    sizes = con.execute("SELECT label, min(record_id) AS min_rid FROM cur GROUP BY label").fetch_arrow_table()
+    sizes = con.execute("SELECT label, min(record_id) AS min_rid FROM cur GROUP BY label").to_arrow_table()
     con.register("sizes", sizes)
     cand = con.execute(
         """

@@ -85,7 +85,7 @@ def build(records: pa.Table, customer_ids: pa.Array, rules: Survivorship) -> tup
           FROM scored) WHERE rn = 1
         """
     )
-    lineage = con.execute("SELECT * FROM picked ORDER BY customer_id, attribute").fetch_arrow_table()
+    lineage = con.execute("SELECT * FROM picked ORDER BY customer_id, attribute").to_arrow_table()
     pivot = ", ".join(f"max(value) FILTER (WHERE attribute = '{a}') AS {a}" for a in ATTRIBUTES)
     golden = con.execute(
         f"""
@@ -99,6 +99,6 @@ def build(records: pa.Table, customer_ids: pa.Array, rules: Survivorship) -> tup
                m.record_count, m.updated_at
         FROM members m LEFT JOIN attrs a USING (customer_id) ORDER BY m.customer_id
         """
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     con.close()
     return golden.cast(GOLDEN_SCHEMA), lineage.cast(LINEAGE_SCHEMA)

@@ -118,8 +118,23 @@ def train(tables: Sequence[pa.Table], spec: MatchSpec, seed: int = 7) -> dict[st
             )
         except Exception as exc:  # noqa: BLE001 - an EM block with no pairs is not fatal
             logging.getLogger(__name__).info("EM on %s skipped: %s", cols, exc)
-    model = linker.misc.save_model_to_json()
+    model = _floor_unobserved(linker.misc.save_model_to_json())
     db.duckdb_con.close()
+    return model
+
+
+#: m probability of a level that EM never saw among matches (instead of leaving it untrained,
+#: which splink scores as neutral: a date of birth 40 years off would then count for nothing)
+M_FLOOR = 1e-5
+
+
+def _floor_unobserved(model: dict[str, Any]) -> dict[str, Any]:
+    for comp in model["comparisons"]:
+        for level in comp["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            if level.get("m_probability") is None and level.get("u_probability") is not None:
+                level["m_probability"] = M_FLOOR
     return model
 
 
@@ -127,7 +142,7 @@ def _edges(df: Any, spec: MatchSpec) -> pa.Table:
     uid = spec.unique_id
     out = df.as_duckdbpyrelation().select(
         f'"{uid}_l" AS id_l, "{uid}_r" AS id_r, match_probability'
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     return out
 
 

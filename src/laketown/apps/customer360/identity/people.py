@@ -8,14 +8,14 @@ from laketown.apps.customer360.identity.model import MatchSpec
 from laketown.apps.customer360.identity.standardize import STD_COLUMNS
 
 
-def _email(cl: Any) -> Any:
+def email_comparison(cl: Any, column: str = "email_std") -> Any:
     """splink's e-mail ladder without its term-frequency level (increments and single records
     are scored without frequency tables, so that they score exactly like a rebuild)."""
     import splink.comparison_level_library as cll
     from splink import ColumnExpression
 
-    full = ColumnExpression("email_std")
-    user = ColumnExpression("email_std").regex_extract("^[^@]+")
+    full = ColumnExpression(column)
+    user = ColumnExpression(column).regex_extract("^[^@]+")
     return cl.CustomComparison(
         comparison_levels=[
             cll.NullLevel(full), cll.ExactMatchLevel(full),
@@ -24,7 +24,28 @@ def _email(cl: Any) -> Any:
             cll.JaroWinklerLevel(user, 0.88).configure(label_for_charts="Jaro-Winkler >0.88 on username"),
             cll.ElseLevel(),
         ],
-        output_column_name="email_std",
+        output_column_name=column,
+    )
+
+
+def address_comparison(cl: Any) -> Any:
+    """Street, postcode and city as one comparison: they agree or differ together (a move
+    changes all three), so three independent comparisons would count one address thrice."""
+    st, pc_, city = ('"street_std_{0}"', '"postcode_std_{0}"', '"city_std_{0}"')
+    l, r = (lambda c: c.format("l")), (lambda c: c.format("r"))
+    both = lambda c: f"{l(c)} = {r(c)}"  # noqa: E731
+    return cl.CustomComparison(
+        comparison_levels=[
+            {"sql_condition": f"({l(st)} IS NULL OR {r(st)} IS NULL) AND ({l(pc_)} IS NULL OR {r(pc_)} IS NULL)",
+             "label_for_charts": "address is NULL", "is_null_level": True},
+            {"sql_condition": f"{both(st)} AND {both(pc_)}", "label_for_charts": "same street and postcode"},
+            {"sql_condition": f"jaro_winkler_similarity({l(st)}, {r(st)}) >= 0.9 AND {both(pc_)}",
+             "label_for_charts": "similar street, same postcode"},
+            {"sql_condition": f"{both(st)} OR {both(pc_)}", "label_for_charts": "same street or postcode"},
+            {"sql_condition": both(city), "label_for_charts": "same city"},
+            {"sql_condition": "ELSE", "label_for_charts": "different address"},
+        ],
+        output_column_name="address",
     )
 
 
@@ -39,11 +60,9 @@ def person_spec(threshold: float = 0.9) -> MatchSpec:
             lambda cl: cl.JaroWinklerAtThresholds("given_std", [0.92, 0.8]),
             lambda cl: cl.JaroWinklerAtThresholds("surname_std", [0.92, 0.8]),
             lambda cl: cl.DateOfBirthComparison("dob_std", input_is_string=True, datetime_format="%Y-%m-%d"),
-            _email,
+            email_comparison,
             lambda cl: cl.DamerauLevenshteinAtThresholds("phone_std", [1]),
-            lambda cl: cl.JaroWinklerAtThresholds("street_std", [0.9, 0.7]),
-            lambda cl: cl.ExactMatch("city_std"),
-            lambda cl: cl.ExactMatch("postcode_std"),
+            address_comparison,
         ],
         blocking=[
             ("surname_std", "dob_std"),
@@ -53,6 +72,6 @@ def person_spec(threshold: float = 0.9) -> MatchSpec:
             ("given_std", "surname_std", "postcode_std"),
         ],
         deterministic=[("given_std", "surname_std", "dob_std"), ("email_std", "dob_std")],
-        em_rules=[("dob_std",), ("given_std", "surname_std")],
+        em_rules=[("dob_std",), ("email_std",)],
         threshold=threshold,
     )

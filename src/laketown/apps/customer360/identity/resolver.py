@@ -92,6 +92,15 @@ class Resolver:
             raise IdentityError(f"no trained model in {self.state.path}; run rebuild(records) first")
         return model
 
+    def model(self) -> dict[str, Any]:
+        """The trained splink model (JSON dict) this resolver scores with."""
+        return self._model()
+
+    def set_model(self, model: dict[str, Any]) -> None:
+        """Use a model trained elsewhere (``rebuild(..., retrain=False)`` then keeps it)."""
+        self.state.write_json("model", model)
+        self.close()
+
     def _scorer_for(self) -> Scorer:
         if self._scorer is None:
             self._scorer = Scorer(self.spec, self._model())
@@ -212,7 +221,7 @@ class Resolver:
             ORDER BY r.customer_id, r.record_id
             """,
             [self.threshold],
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         con.close()
         return out
 
@@ -234,7 +243,7 @@ class Resolver:
             UNION SELECT p.customer_id FROM n FULL JOIN p USING (record_id)
                   WHERE n.customer_id IS DISTINCT FROM p.customer_id AND p.customer_id IS NOT NULL
             """
-        ).fetch_arrow_table()["customer_id"]
+        ).to_arrow_table()["customer_id"]
         con.close()
         subset = resolved.filter(pc.is_in(resolved["customer_id"], value_set=affected))
         gold, lineage = golden.build(subset, subset["customer_id"], self.rules)

@@ -122,7 +122,7 @@ def standardize(records: pa.Table, con: duckdb.DuckDBPyConnection | None = None)
                     try_strptime(trim(dob), '%d/%m/%Y'))::DATE AS VARCHAR) AS dob_std
     FROM base
     """
-    out = con.execute(sql).fetch_arrow_table()
+    out = con.execute(sql).to_arrow_table()
     con.unregister("records")
     if own:
         con.close()

@@ -90,17 +90,22 @@ def _address(rng: random.Random) -> tuple[str, str, str]:
     return street, rng.choice(CITIES), f"{rng.randint(10000, 99999)}"
 
 
-def _email(rng: random.Random, given: str, surname: str) -> str:
+def _email(rng: random.Random, given: str, surname: str, taken: set[str]) -> str:
+    """A new address nobody else holds (mailboxes are personal; namesakes get a number)."""
     style = rng.random()
-    user = f"{given}.{surname}" if style < 0.4 else f"{given[0]}{surname}" if style < 0.7 else f"{given}{rng.randint(1, 999)}"
-    return f"{user}@{rng.choice(DOMAINS)}"
+    user = f"{given}.{surname}" if style < 0.4 else f"{given[0]}{surname}" if style < 0.7 else f"{given}{rng.randint(1, 99)}"
+    email = f"{user}@{rng.choice(DOMAINS)}"
+    while email in taken:
+        email = f"{user}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}"
+    taken.add(email)
+    return email
 
 
 def _phone(rng: random.Random) -> str:
     return f"{rng.randint(200, 999)}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
 
 
-def _people(rng: random.Random, n: int) -> list[_Person]:
+def _people(rng: random.Random, n: int, taken: set[str]) -> list[_Person]:
     givens = list(GIVEN) + PLAIN_GIVEN
     surnames = _surnames(rng, max(200, n // 40))
     weights = [1.0 / (i + 5) for i in range(len(surnames))]  # Zipf-like: common names are common
@@ -120,13 +125,13 @@ def _people(rng: random.Random, n: int) -> list[_Person]:
             p.address = _address(rng)
             household = (p.surname, p.address) if rng.random() < 0.35 else None
         p.dob = date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 65))
-        p.email = _email(rng, p.given, p.surname)
+        p.email = _email(rng, p.given, p.surname, taken)
         p.phone = _phone(rng)
         out.append(p)
     return out
 
 
-def _record(rng: random.Random, p: _Person, source: str, sid: int, when: datetime) -> dict:
+def _record(rng: random.Random, p: _Person, source: str, sid: int, when: datetime, taken: set[str]) -> dict:
     given, surname = p.given, p.surname
     if given in GIVEN and rng.random() < NOISE["nickname"]:
         given = rng.choice(GIVEN[given])
@@ -134,7 +139,7 @@ def _record(rng: random.Random, p: _Person, source: str, sid: int, when: datetim
         given = _typo(rng, given)
     if rng.random() < NOISE["typo_surname"]:
         surname = _typo(rng, surname)
-    email = _email(rng, p.given, p.surname) if rng.random() < NOISE["new_email"] else p.email
+    email = _email(rng, p.given, p.surname, taken) if rng.random() < NOISE["new_email"] else p.email
     phone = _phone(rng) if rng.random() < NOISE["new_phone"] else p.phone
     street, city, postcode = _address(rng) if rng.random() < NOISE["moved"] else p.address
     dob = p.dob.isoformat()
@@ -165,7 +170,8 @@ def generate(n_records: int, seed: int = 0, records_per_person: float = 2.5) -> 
     """``n_records`` source records of about ``n_records / records_per_person`` people; the
     ``person_id`` column is the ground truth."""
     rng = random.Random(seed)
-    people = _people(rng, max(1, int(n_records / records_per_person)))
+    taken: set[str] = set()
+    people = _people(rng, max(1, int(n_records / records_per_person)), taken)
     start = datetime(2023, 1, 1, tzinfo=timezone.utc)
     counters = dict.fromkeys(SOURCES, 0)
     rows = []
@@ -178,5 +184,5 @@ def generate(n_records: int, seed: int = 0, records_per_person: float = 2.5) -> 
     for p, source in rows[:n_records]:
         counters[source] += 1
         when = start + timedelta(seconds=rng.randrange(2 * 365 * 86400))
-        out.append(_record(rng, p, source, counters[source], when))
+        out.append(_record(rng, p, source, counters[source], when, taken))
     return pa.Table.from_pylist(out, schema=SCHEMA)
