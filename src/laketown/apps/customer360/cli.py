@@ -32,14 +32,14 @@ def _fail(exc: Exception) -> None:
 def generate(
     records: Annotated[int, typer.Option(min=10, help="Identity source records (CRM + shop + help desk), 10k to 1M.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
-    tag: Annotated[str, typer.Option(help="Name part of the CRM files dropped in the landing folder.")] = "batch1",
+    batch: Annotated[int, typer.Option(min=0, help="0 for the first delivery; 1, 2, ... for later ones (new people, new ids, later times).")] = 0,
 ) -> None:
     """Fill the source systems: CRM CSVs in the landing folder, the shop database, the help
     desk, the events stream; the ground truth goes to raw.c360_ground_truth."""
     from laketown.apps.customer360 import generator, sources
 
     ws = _workspace()
-    _print(sources.play_sources(ws, generator.generate(records, seed=seed), tag=tag))
+    _print(sources.play_sources(ws, generator.generate(records, seed=seed, batch=batch), tag=f"batch{batch}"))
 
 
 @app.command()

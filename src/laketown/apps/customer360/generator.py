@@ -175,11 +175,49 @@ def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def generate(records: int = 10_000, seed: int = 7, noise: float = 1.0, bad_share: float = 0.005) -> Sources:
+def generate(records: int = 10_000, seed: int = 7, noise: float = 1.0, bad_share: float = 0.005, batch: int = 0) -> Sources:
     """About ``records`` identity source records over ``records / 1.75`` people, with orders,
-    tickets, events, the ground truth and ``bad_share`` of broken rows."""
-    rng = random.Random(seed)
+    tickets, events, the ground truth and ``bad_share`` of broken rows. ``batch`` > 0 makes a
+    later delivery: new ids (prefixed ``<batch>-``) and times ``batch`` x 30 days later, as a
+    source system would show after a month of new business."""
+    global EPOCH  # noqa: PLW0603 - one module-level clock, shifted per batch below
+    rng = random.Random(seed * 1000 + batch)
     out = Sources()
+    base_epoch = EPOCH
+    EPOCH = base_epoch + dt.timedelta(days=30 * batch)
+    try:
+        _fill(rng, out, records, noise, bad_share)
+    finally:
+        EPOCH = base_epoch
+    if batch:
+        _later_delivery(rng, out, f"{batch}-", base_epoch + dt.timedelta(days=30 * batch))
+    return out
+
+
+def _later_delivery(rng: random.Random, out: Sources, p: str, now: dt.datetime) -> None:
+    """New ids, and rows written in the last 30 days (what a source's cursor column shows)."""
+    for rows in (out.accounts, out.orders, out.tickets):
+        for r in rows:
+            r["updated_at"] = _iso(now - dt.timedelta(days=rng.uniform(0, 29)))
+    for r in out.crm:
+        r["contact_id"] = p + r["contact_id"] if r["contact_id"] else r["contact_id"]
+    for r in out.accounts:
+        r["account_id"] = p + r["account_id"]
+    for r in out.orders:
+        r["order_id"], r["account_id"] = p + r["order_id"], p + r["account_id"]
+    for r in out.tickets:
+        r["id"] = p + r["id"]
+        r["requester"] = {**r["requester"], "id": p + r["requester"]["id"]}
+    for r in out.events:
+        r["event_id"], r["account_id"], r["session_id"] = p + r["event_id"], p + r["account_id"], p + r["session_id"]
+    for r in out.truth:
+        source, _, sid = r["record_id"].partition(":")
+        r["record_id"], r["person_id"] = f"{source}:{p}{sid}", p + r["person_id"]
+    for r in out.crm:
+        r["modified_at"] = _iso(now - dt.timedelta(days=rng.uniform(0, 29))) if r["modified_at"] != "yesterday" else r["modified_at"]
+
+
+def _fill(rng: random.Random, out: Sources, records: int, noise: float, bad_share: float) -> None:
     people = _people(rng, max(1, int(records / 1.75)))
     out.persons = len(people)
     support_seq = 0
@@ -217,7 +255,6 @@ def generate(records: int = 10_000, seed: int = 7, noise: float = 1.0, bad_share
                                     "created_at": _iso(t), "updated_at": _iso(t + dt.timedelta(hours=rng.randint(1, 96)))})
             out.truth.append({"record_id": f"support:{rid}", "person_id": p.pid})
     _break_some(rng, out, bad_share)
-    return out
 
 
 def _orders(rng: random.Random, out: Sources, aid: str, behaviour: str, created: dt.datetime) -> None:

@@ -18,7 +18,7 @@ from laketown.apps.customer360 import graph, segments, sources, standardize
 from laketown.apps.customer360.generator import generate
 from laketown.apps.customer360.names import CUSTOMERS, IDENTITIES, RESOLVER_NAME, SOURCE_RECORDS, TRUTH, app_dir
 
-DEMO_RECORDS = 6_000
+DEMO_RECORDS = 4_000
 
 
 def _state_path(ws: Any) -> Any:
@@ -107,7 +107,7 @@ def run_all(ws: Any, records: int = 10_000, seed: int = 7, progress: Any = None,
 
 def demo_step(ws: Any, progress: Any) -> dict[str, Any]:
     """Generate the four sources, ingest, resolve, build the graph, segment, export."""
-    task = progress.add_task("customer 360", total=8)
+    task = progress.add_task("customer 360", total=7)
     out = run_all(ws, records=DEMO_RECORDS, progress=progress, task=task)
     intel = out["intelligence"]
     return {

@@ -82,7 +82,7 @@ class Customer360:
     def customer(self, customer_id: str) -> dict[str, Any]:
         golden = self._rows(CUSTOMERS, "customer_id")
         if customer_id not in golden:
-            hint = "run `laketown demo` or `laketown c360 run` first" if not golden else "search with GET /api/c360/search?q="
+            hint = "run `laketown demo` or `laketown c360 run` first" if not golden else "find ids with `laketown c360 search` or GET /api/c360/search?q="
             raise CustomerNotFoundError(f"unknown customer {customer_id!r}; {hint}")
         return golden[customer_id]
 

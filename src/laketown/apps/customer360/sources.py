@@ -16,7 +16,7 @@ from laketown.apps.customer360.names import TRUTH, shop_db_url, support_file
 CRM_FILE_ROWS = 5_000
 
 
-def play_sources(ws: Any, src: Sources, tag: str = "batch1") -> dict[str, int]:
+def play_sources(ws: Any, src: Sources, tag: str = "batch0") -> dict[str, int]:
     """Put generated data where each source system keeps it: CSV exports in the landing folder,
     rows in the shop database, tickets in the help desk, events on the stream; and the ground
     truth in ``raw.c360_ground_truth``."""
@@ -25,8 +25,8 @@ def play_sources(ws: Any, src: Sources, tag: str = "batch1") -> dict[str, int]:
     shopdb.write_shop(shop_db_url(ws), src.accounts, src.orders)
     support.HelpDesk(support_file(ws)).put(src.tickets)
     events.publish(ws, src.events)
-    ws.lake.write(TRUTH, pa.Table.from_pylist(src.truth, schema=pa.schema([("record_id", pa.string()),
-                                                                            ("person_id", pa.string())])))
+    truth = pa.Table.from_pylist(src.truth, schema=pa.schema([("record_id", pa.string()), ("person_id", pa.string())]))
+    ws.lake.write(TRUTH, truth, mode="upsert", on=["record_id"])  # a second batch may restate a record
     return {"crm_contacts": len(src.crm), "shop_accounts": len(src.accounts), "orders": len(src.orders),
             "tickets": len(src.tickets), "events": len(src.events), "identity_records": src.records,
             "persons": src.persons}
