@@ -40,6 +40,16 @@ def _household_pair(ws):
     return next(sorted(ids)[:2] for ids in homes.values() if len(ids) >= 2)
 
 
+def test_a_second_delivery_is_resolved_incrementally(built):
+    ws, _, _, metrics = built
+    assert metrics["rebuild"]["mode"] == "rebuild"
+    resolved = metrics["resolved"]
+    new_records = ws.sql("SELECT count(*) FROM clean.c360_source_records WHERE source_id LIKE '1-%'").column(0)[0].as_py()
+    assert resolved["mode"] != "rebuild" and resolved["added"] == new_records > 0
+    assert resolved["records"] == metrics["rebuild"]["records"] + new_records
+    assert metrics["identity_vs_truth"]["f1"] > 0.9  # measured against the generator's truth
+
+
 def test_the_api_needs_a_key(built):
     _, _, app, _ = built
     with TestClient(app) as anon:

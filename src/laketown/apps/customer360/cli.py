@@ -103,6 +103,18 @@ def run(
 
 
 @app.command()
+def refresh(full: Annotated[bool, typer.Option("--full", help="Rebuild identities instead of resolving only new and changed records.")] = False) -> None:
+    """A scheduled run: ingest every source, standardize, resolve, segment, export, graph."""
+    from laketown.apps.customer360 import pipeline
+    from laketown.errors import LaketownError
+
+    try:
+        _print(pipeline.refresh(_workspace(), full=full))
+    except LaketownError as exc:
+        _fail(exc)
+
+
+@app.command()
 def cdnow() -> None:
     """RFM and 12-month CLV on the real CDNOW transactions (fetched on first use), with the
     CLV checked on the holdout period beside a naive baseline; one JSON object."""
