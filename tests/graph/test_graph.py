@@ -10,7 +10,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from laketown.graph import GraphStore, NamedQuery, QueryLibrary, QueryRunner, QueryTimeoutError, SparqlError, sparql_router
+from laketown.graph import (
+    GraphStore,
+    NamedQuery,
+    QueryLibrary,
+    QueryRunner,
+    QueryTimeoutError,
+    SparqlError,
+    sparql_router,
+)
 
 EX = "http://example.org/"
 # every ?a ?b ?c combination of 3,000 triples: 2.7e10 rows, far past any deadline
@@ -113,7 +121,7 @@ def test_endpoint_refuses_updates_and_leaves_the_store_unchanged(client):
         client.post("/sparql", content=update, headers={"Content-Type": "application/sparql-update"}),
         client.post("/sparql", data={"update": update}),
         client.get("/sparql", params={"query": update}),
-        client.post("/sparql", content=f"DELETE WHERE {{ ?s ?p ?o }}", headers={"Content-Type": "application/sparql-query"}),
+        client.post("/sparql", content="DELETE WHERE { ?s ?p ?o }", headers={"Content-Type": "application/sparql-query"}),
     ):
         assert resp.status_code == 400, resp.text
         assert "read-only" in resp.json()["detail"] or "updates" in resp.json()["detail"]

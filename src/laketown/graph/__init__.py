@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-def sparql_router(*args, **kwargs):  # noqa: ANN002, ANN003 - re-exported lazily (FastAPI import)
+def sparql_router(*args, **kwargs):
     """See :func:`laketown.graph.endpoint.sparql_router`."""
     from laketown.graph.endpoint import sparql_router as build
 

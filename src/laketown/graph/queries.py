@@ -8,6 +8,7 @@ need the variable in the projection).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ def term(kind: str, value: Any) -> str:
             number = float(value)
         except (TypeError, ValueError):
             raise SparqlError(f"{value!r} is not a number") from None
-        return repr(number) if number == number else '"NaN"^^<http://www.w3.org/2001/XMLSchema#double>'
+        return repr(number) if not math.isnan(number) else '"NaN"^^<http://www.w3.org/2001/XMLSchema#double>'
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'
 
@@ -106,7 +107,8 @@ class QueryLibrary:
         query = self.get(name)
         text = self.text(query)
         for var, (kind, value) in query.bindings(params).items():
-            text = re.sub(rf"[?$]{re.escape(var)}\b", lambda _m, t=term(kind, value): t, text)
+            rendered = term(kind, value)
+            text = re.sub(rf"[?$]{re.escape(var)}\b", lambda _m, t=rendered: t, text)
         return text
 
     def run(self, runner: QueryRunner, name: str, /, **params: Any) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from laketown.graph.errors import QueryTimeoutError, SparqlError
 
@@ -192,7 +192,7 @@ class QueryRunner:
         for worker in idle:
             worker.kill()
 
-    def __enter__(self) -> QueryRunner:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

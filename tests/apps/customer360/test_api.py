@@ -11,7 +11,12 @@ from fastapi.testclient import TestClient
 
 import laketown
 from laketown.apps.customer360.console import mount
-from laketown.apps.customer360.names import CUSTOMERS, IDENTITIES, SEGMENTS, SOURCE_RECORDS
+from laketown.apps.customer360.names import (
+    CUSTOMERS,
+    IDENTITIES,
+    SEGMENTS,
+    SOURCE_RECORDS,
+)
 from laketown.server import create_app
 from tests.apps.customer360.built import built_workspace
 
@@ -98,7 +103,7 @@ class _Recs(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = json.dumps({"recommendations": [{"item_id": "P11", "name": "Noise-cancelling headphones", "score": 0.9}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -8,7 +8,13 @@ import pytest
 
 import laketown
 from laketown.apps.customer360 import shopdb, standardize, support
-from laketown.apps.customer360.names import QUARANTINE, RAW_ORDERS, RAW_TICKETS, SOURCE_RECORDS, CLEAN_ORDERS
+from laketown.apps.customer360.names import (
+    CLEAN_ORDERS,
+    QUARANTINE,
+    RAW_ORDERS,
+    RAW_TICKETS,
+    SOURCE_RECORDS,
+)
 from laketown.errors import LaketownError
 
 
@@ -84,13 +90,11 @@ def test_http_source_pages_retries_and_reads_incrementally(ws, tmp_path):
 def test_http_source_gives_up_with_a_clear_error(ws, tmp_path):
     desk = support.HelpDesk()
     desk.put(_tickets(3))
-    with support.HelpDeskServer(desk, fault_rate=1.0) as server:
-        with pytest.raises(LaketownError, match="kept failing .* after 3 retries"):
-            support.pull(ws, server.url, retries=3, backoff_s=0.001)
-        assert server.requests == 4
-    with support.HelpDeskServer(desk, token="right") as server:
-        with pytest.raises(LaketownError, match="refused .*HTTP 401"):
-            support.pull(ws, server.url, token="wrong")
+    with support.HelpDeskServer(desk, fault_rate=1.0) as server, pytest.raises(LaketownError, match="kept failing .* after 3 retries"):
+        support.pull(ws, server.url, retries=3, backoff_s=0.001)
+    assert server.requests == 4
+    with support.HelpDeskServer(desk, token="right") as server, pytest.raises(LaketownError, match="refused .*HTTP 401"):
+        support.pull(ws, server.url, token="wrong")
 
 
 def test_bad_source_rows_are_quarantined_with_reasons(ws, tmp_path):
@@ -123,3 +127,24 @@ def test_bad_source_rows_are_quarantined_with_reasons(ws, tmp_path):
         "crm:C1", "ann@example.com", "07700900123", "YO1 7HH", "1980-03-10")
     standardize.run(ws)  # a rerun replaces, never repeats, its quarantine rows
     assert ws.lake.table(QUARANTINE).count() == 6
+
+
+def test_events_reach_raw_once_and_bad_ones_are_dead_lettered_with_the_reason(ws):
+    from laketown.apps.customer360 import events
+    from laketown.apps.customer360.names import CLEAN_EVENTS, EVENTS_DEAD_LETTERS, EVENTS_STREAM, RAW_EVENTS
+
+    good = [{"event_id": f"E{i}", "account_id": "A1", "session_id": "S1", "event_type": "page_view",
+             "product_id": "P01", "ts": "2026-03-01T10:00:00Z"} for i in range(5)]
+    events.publish(ws, good + [good[0] | {"event_id": "E9", "ts": "later"}])
+    with ws.streams.producer(EVENTS_STREAM) as producer:
+        producer.produce([b"{not json"], keys=[b"A1"])
+    first = events.deliver(ws, idle_exit_s=0.3)
+    assert (first["records_written"], first["dead_letters"]) == (6, 1)
+    assert events.deliver(ws, idle_exit_s=0.3)["records_written"] == 0  # a restarted sink resumes, no repeat
+    assert ws.lake.table(RAW_EVENTS).count() == 6
+    [dead] = ws.lake.table(EVENTS_DEAD_LETTERS).scan().to_pylist()
+    assert dead["value"] == b"{not json" and dead["error"]
+    out = standardize.run(ws)
+    assert out[CLEAN_EVENTS] == 5 and out["quarantined"]["events"] == 1
+    reasons = [r["reason"] for r in ws.lake.table(QUARANTINE).scan().to_pylist() if r["source"] == "events"]
+    assert reasons == ["ts is not a timestamp: later"]

@@ -161,7 +161,7 @@ def sparql(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the query from this file.")] = None,
     named: Annotated[str | None, typer.Option(help="A named query: journey, household_members, also_bought, neighbourhood, segment_sizes.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE for a named query.")] = None,
-    format: Annotated[str, typer.Option("--format", help="json, csv, tsv or xml.")] = "csv",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="json, csv, tsv or xml.")] = "csv",
     timeout_s: Annotated[float, typer.Option(help="Stop the query after this many seconds.")] = 10.0,
 ) -> None:
     """Run a read-only SPARQL query over the knowledge graph (with a deadline)."""

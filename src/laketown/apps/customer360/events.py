@@ -8,7 +8,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from laketown.apps.customer360.names import EVENTS_DEAD_LETTERS, EVENTS_STREAM, RAW_EVENTS
+from laketown.apps.customer360.names import (
+    EVENTS_DEAD_LETTERS,
+    EVENTS_STREAM,
+    RAW_EVENTS,
+)
 
 SCHEMA = pa.schema([("event_id", pa.string()), ("account_id", pa.string()), ("session_id", pa.string()),
                     ("event_type", pa.string()), ("product_id", pa.string()), ("ts", pa.string())])

@@ -66,7 +66,13 @@ def customer_features(ws: Any) -> pa.Table:
     events counts; the reference date is the newest order."""
     import duckdb
 
-    from laketown.apps.customer360.names import CLEAN_EVENTS, CLEAN_ORDERS, CLEAN_TICKETS, CUSTOMERS, IDENTITIES
+    from laketown.apps.customer360.names import (
+        CLEAN_EVENTS,
+        CLEAN_ORDERS,
+        CLEAN_TICKETS,
+        CUSTOMERS,
+        IDENTITIES,
+    )
 
     ids = ws.lake.table(IDENTITIES).scan(columns=["record_id", "customer_id"])
     customers = ws.lake.table(CUSTOMERS).scan(columns=["customer_id"])
@@ -89,7 +95,7 @@ def customer_features(ws: Any) -> pa.Table:
         con.register("f", feats)
     else:
         con.execute("CREATE TABLE f AS SELECT NULL::VARCHAR customer_id, " + ", ".join(f"0.0 {c}" for c in FEATURE_COLUMNS) + " WHERE false")
-    out = con.execute(f"""
+    out = con.execute("""
         SELECT c.customer_id,
                COALESCE(f.recency_days, date_diff('second', TIMESTAMPTZ '2000-01-01', CAST($as_of AS TIMESTAMPTZ)) / 86400.0) AS recency_days,
                COALESCE(f.frequency, 0)::BIGINT AS frequency, COALESCE(f.monetary, 0.0) AS monetary,

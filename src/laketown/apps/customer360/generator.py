@@ -180,7 +180,7 @@ def generate(records: int = 10_000, seed: int = 7, noise: float = 1.0, bad_share
     tickets, events, the ground truth and ``bad_share`` of broken rows. ``batch`` > 0 makes a
     later delivery: new ids (prefixed ``<batch>-``) and times ``batch`` x 30 days later, as a
     source system would show after a month of new business."""
-    global EPOCH  # noqa: PLW0603 - one module-level clock, shifted per batch below
+    global EPOCH
     rng = random.Random(seed * 1000 + batch)
     out = Sources()
     base_epoch = EPOCH

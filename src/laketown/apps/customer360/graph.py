@@ -25,7 +25,13 @@ from typing import Any
 from urllib.parse import quote
 
 from laketown.apps.customer360.names import (
-    CLEAN_EVENTS, CLEAN_ORDERS, CLEAN_TICKETS, CUSTOMERS, IDENTITIES, SEGMENTS, graph_dir,
+    CLEAN_EVENTS,
+    CLEAN_ORDERS,
+    CLEAN_TICKETS,
+    CUSTOMERS,
+    IDENTITIES,
+    SEGMENTS,
+    graph_dir,
 )
 from laketown.graph import GraphStore, QueryRunner
 
@@ -75,7 +81,7 @@ def quads(ws: Any) -> Iterator[Any]:
     def when(v: Any) -> Any:
         return ox.Literal(v.strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=dt_type)
 
-    T = ox.Triple  # noqa: N806
+    T = ox.Triple
     customer_of: dict[str, str] = {}
     for row in _scan(ws, IDENTITIES, ["record_id", "source", "source_id", "customer_id"]):
         cust, rec = node("customer", row["customer_id"]), node("identity", row["record_id"])

@@ -16,7 +16,14 @@ import pyarrow.compute as pc
 
 from laketown.apps.customer360 import graph, segments, sources, standardize
 from laketown.apps.customer360.generator import generate
-from laketown.apps.customer360.names import CUSTOMERS, IDENTITIES, RESOLVER_NAME, SOURCE_RECORDS, TRUTH, app_dir
+from laketown.apps.customer360.names import (
+    CUSTOMERS,
+    IDENTITIES,
+    RESOLVER_NAME,
+    SOURCE_RECORDS,
+    TRUTH,
+    app_dir,
+)
 
 DEMO_RECORDS = 4_000
 

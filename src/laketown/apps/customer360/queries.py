@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from typing import Any
 
 from laketown.apps.customer360.graph import ID, NS, iri
 from laketown.graph import NamedQuery, QueryLibrary, QueryRunner

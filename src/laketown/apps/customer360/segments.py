@@ -100,14 +100,13 @@ def segment(features: pa.Table, k_range: range = range(2, 9), seed: int = 0, sam
 
 def churn_model(ws: Any, window_days: int = 90, seed: int = 0) -> tuple[Any, dict[str, Any]]:
     """Train churn propensity on a time split of the orders; returns (predict, metrics)."""
+    import duckdb
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
     from laketown.apps.customer360.features import rfm
     from laketown.apps.customer360.names import CLEAN_ORDERS, IDENTITIES
-
-    import duckdb
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -124,10 +123,10 @@ def churn_model(ws: Any, window_days: int = 90, seed: int = 0) -> tuple[Any, dic
                 .column("customer_id").to_pylist())
     y = np.array([0 if c in later else 1 for c in past.column("customer_id").to_pylist()])
     x = _churn_x(past)
-    metrics: dict[str, Any] = {"window_days": window_days, "customers": int(len(y)), "churn_rate": round(float(y.mean()), 4)}
+    metrics: dict[str, Any] = {"window_days": window_days, "customers": len(y), "churn_rate": round(float(y.mean()), 4)}
     if len(set(y)) < 2 or len(y) < 20:
         raise LaketownError(f"churn model needs both churned and active customers; got {len(y)} customers, churn rate {y.mean():.2f}")
-    xtr, xte, ytr, yte, rtr, rte = train_test_split(x, y, past.column("recency_days").to_numpy(), test_size=0.25,
+    xtr, xte, ytr, yte, _, rte = train_test_split(x, y, past.column("recency_days").to_numpy(), test_size=0.25,
                                                     random_state=seed, stratify=y)
     model = LogisticRegression(max_iter=500).fit(xtr, ytr)
     metrics["auc_roc"] = round(float(roc_auc_score(yte, model.predict_proba(xte)[:, 1])), 4)

@@ -10,6 +10,7 @@ and the graph's "also bought".
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import urllib.error
@@ -20,7 +21,14 @@ from typing import Any
 from laketown.apps.customer360 import queries
 from laketown.apps.customer360.graph import runner as graph_runner
 from laketown.apps.customer360.names import (
-    CUSTOMERS, FEATURES, IDENTITIES, PERSONAS, RESOLVER_NAME, SEGMENTS, SOURCE_RECORDS, graph_dir,
+    CUSTOMERS,
+    FEATURES,
+    IDENTITIES,
+    PERSONAS,
+    RESOLVER_NAME,
+    SEGMENTS,
+    SOURCE_RECORDS,
+    graph_dir,
 )
 from laketown.errors import LaketownError
 from laketown.graph import QueryRunner
@@ -124,7 +132,7 @@ class Customer360:
             raise LaketownError("search needs a word: a name, an email, a phone number or a customer id")
         digits = "".join(ch for ch in q if ch.isdigit())
         hits = []
-        for cid, row in self._rows(CUSTOMERS, "customer_id").items():
+        for row in self._rows(CUSTOMERS, "customer_id").values():
             text = " ".join(str(row.get(c) or "") for c in ("customer_id", "given_name", "surname", "email", "postcode", "city")).lower()
             phone = str(row.get("phone") or "")
             if all(w in text for w in words) or (len(digits) >= 6 and digits in phone):
@@ -146,7 +154,7 @@ class Customer360:
         req = urllib.request.Request(url, headers={"Accept": "application/json",
                                                    **({"X-API-Key": self.recs_key} if self.recs_key else {})})
         try:
-            with urllib.request.urlopen(req, timeout=2.0) as resp:  # noqa: S310 - configured http URL
+            with urllib.request.urlopen(req, timeout=2.0) as resp:
                 body = json.loads(resp.read())
         except (urllib.error.URLError, TimeoutError, ValueError, OSError):
             return None
@@ -164,7 +172,7 @@ class Customer360:
             actions.append({"action": "service_follow_up", "channel": "phone", "score": 0.95,
                             "why": f"{len(open_tickets)} open ticket(s): '{open_tickets[0]['what']}'; hold marketing until solved"})
         freq = f.get("frequency") or 0
-        if churn is not None and churn == churn and churn >= 0.6 and freq > 0:
+        if churn is not None and not math.isnan(churn) and churn >= 0.6 and freq > 0:
             value = f.get("monetary") or 0
             actions.append({"action": "win_back_offer", "channel": "email", "score": round(0.5 + churn / 2, 3),
                             "why": f"churn propensity {churn:.2f}, {freq} past orders worth {value:.0f}"})

@@ -48,7 +48,7 @@ def engine(url: str) -> Any:
 
     try:
         return create_engine(url)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds for a bad URL
+    except Exception as exc:
         raise LaketownError(f"cannot open the shop database {url.split('@')[-1]!r}: {exc}") from exc
 
 

@@ -3,8 +3,8 @@ into raw by its own connector (landing folder, database cursor, HTTP API, stream
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa

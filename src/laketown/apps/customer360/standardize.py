@@ -16,8 +16,16 @@ import pyarrow as pa
 
 from laketown.apps.customer360 import quarantine
 from laketown.apps.customer360.names import (
-    CLEAN_EVENTS, CLEAN_ORDERS, CLEAN_TICKETS, QUARANTINE, RAW_ACCOUNTS, RAW_CRM, RAW_EVENTS, RAW_ORDERS,
-    RAW_TICKETS, SOURCE_RECORDS,
+    CLEAN_EVENTS,
+    CLEAN_ORDERS,
+    CLEAN_TICKETS,
+    QUARANTINE,
+    RAW_ACCOUNTS,
+    RAW_CRM,
+    RAW_EVENTS,
+    RAW_ORDERS,
+    RAW_TICKETS,
+    SOURCE_RECORDS,
 )
 
 RECORD_SCHEMA = pa.schema([

@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 
@@ -110,7 +110,7 @@ class HelpDeskServer:
                     return False
                 return True
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 if url.path != "/api/v2/tickets":
                     self._send(404, {"error": f"no route {url.path}"})
@@ -130,7 +130,7 @@ class HelpDeskServer:
                 page, nxt = server.desk.page(since, after, per_page)
                 self._send(200, {"tickets": page, "next_cursor": nxt})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 if urllib.parse.urlsplit(self.path).path != "/api/v2/tickets":
                     self._send(404, {"error": "no route"})
                     return
@@ -150,7 +150,7 @@ class HelpDeskServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="c360-helpdesk", daemon=True)
 
-    def start(self) -> HelpDeskServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -159,7 +159,7 @@ class HelpDeskServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> HelpDeskServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -175,7 +175,7 @@ def get_json(url: str, token: str | None = None, retries: int = 6, backoff_s: fl
                                                    **({"Authorization": f"Bearer {token}"} if token else {})})
         wait = backoff_s * (2 ** attempt) * (0.5 + random.random())
         try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - http(s) URL we were given
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
                 return json.loads(resp.read()), attempt
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code}"
