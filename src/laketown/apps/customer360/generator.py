@@ -175,18 +175,20 @@ def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def generate(records: int = 10_000, seed: int = 7, noise: float = 1.0, bad_share: float = 0.005, batch: int = 0) -> Sources:
+def generate(records: int = 10_000, seed: int = 7, noise: float = 1.0, bad_share: float = 0.005, batch: int = 0,
+             activity: bool = True) -> Sources:
     """About ``records`` identity source records over ``records / 1.75`` people, with orders,
     tickets, events, the ground truth and ``bad_share`` of broken rows. ``batch`` > 0 makes a
     later delivery: new ids (prefixed ``<batch>-``) and times ``batch`` x 30 days later, as a
-    source system would show after a month of new business."""
+    source system would show after a month of new business. ``activity=False`` leaves out
+    orders and events (identity-only runs at 1M records)."""
     global EPOCH
     rng = random.Random(seed * 1000 + batch)
     out = Sources()
     base_epoch = EPOCH
     EPOCH = base_epoch + dt.timedelta(days=30 * batch)
     try:
-        _fill(rng, out, records, noise, bad_share)
+        _fill(rng, out, records, noise, bad_share, activity)
     finally:
         EPOCH = base_epoch
     if batch:
@@ -217,7 +219,7 @@ def _later_delivery(rng: random.Random, out: Sources, p: str, now: dt.datetime) 
         r["modified_at"] = _iso(now - dt.timedelta(days=rng.uniform(0, 29))) if r["modified_at"] != "yesterday" else r["modified_at"]
 
 
-def _fill(rng: random.Random, out: Sources, records: int, noise: float, bad_share: float) -> None:
+def _fill(rng: random.Random, out: Sources, records: int, noise: float, bad_share: float, activity: bool) -> None:
     people = _people(rng, max(1, int(records / 1.75)))
     out.persons = len(people)
     support_seq = 0
@@ -239,7 +241,8 @@ def _fill(rng: random.Random, out: Sources, records: int, noise: float, bad_shar
                                  "phone": r["phone"], "street": r["street"], "city": r["city"], "postcode": r["postcode"],
                                  "birth_date": r["dob"], "created_at": _iso(created), "updated_at": _iso(created)})
             out.truth.append({"record_id": f"shop:{aid}", "person_id": p.pid})
-            _orders(rng, out, aid, p.behaviour, created)
+            if activity:
+                _orders(rng, out, aid, p.behaviour, created)
         if rng.random() < 0.33:
             r = _noisy(rng, p, noise)
             support_seq += 1
