@@ -54,6 +54,14 @@ def _name(z: dict[str, float]) -> str:
 
 def segment(features: pa.Table, k_range: range = range(2, 9), seed: int = 0, sample: int = 2000) -> Segmentation:
     """K-means over log RFM + tickets (standardized); k with the best silhouette (on a sample)."""
+    from threadpoolctl import threadpool_limits
+
+    # small matrices: one BLAS/OpenMP thread is 10x faster than many fighting over 2 cores
+    with threadpool_limits(1):
+        return _segment(features, k_range, seed, sample)
+
+
+def _segment(features: pa.Table, k_range: range, seed: int, sample: int) -> Segmentation:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from sklearn.preprocessing import StandardScaler
