@@ -47,7 +47,7 @@ class MatchSpec:
     source_column: str | None = None
     threshold: float = 0.5
     deterministic_recall: float = 0.7
-    u_max_pairs: float = 2e6
+    u_max_pairs: float = 1e6
     em_max_pairs: float = 2e6
     extra: dict[str, Any] = field(default_factory=dict)
 
