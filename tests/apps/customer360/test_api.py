@@ -166,3 +166,27 @@ def test_sparql_endpoint_and_named_queries_over_the_customer_graph(built):
     assert bad.status_code == 400 and "not an IRI" in bad.json()["detail"]
     names = [q["name"] for q in client.get("/api/c360/queries").json()["queries"]]
     assert {"journey", "household_members", "also_bought", "neighbourhood"} <= set(names)
+
+
+def _cli(path, *args):
+    import os
+    import subprocess
+    import sys
+
+    from tests.apps.customer360.conftest import ROOT
+
+    env = {**os.environ, "LAKETOWN__WORKSPACE": str(path),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "laketown", "c360", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_cli_queries_the_graph_and_explains_an_unknown_customer(built):
+    ws, _, _, _ = built
+    a, b = _household_pair(ws)
+    out = _cli(ws.path, "sparql", "--named", "household_members", "-p", f"customer={a}")
+    assert out.returncode == 0, out.stderr
+    assert b in [line.split(",")[0] for line in out.stdout.splitlines()[1:]]
+    bad = _cli(ws.path, "profile", "nobody")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["error: unknown customer 'nobody'; find ids with `laketown c360 search` or GET /api/c360/search?q="]
