@@ -67,6 +67,17 @@ def test_readers_see_a_new_generation_after_a_write(store_dir, runner):
     assert runner.query(count).rows() == [{"n": 3001}]
 
 
+def test_replace_switches_readers_to_the_new_content_and_drops_old_folders(store_dir, runner):
+    names = f"SELECT ?n WHERE {{ ?s <{EX}name> ?n }} ORDER BY ?n LIMIT 1"
+    assert runner.query(names).rows() == [{"n": "person 0"}]
+    for gen in (1, 2):
+        store = GraphStore(store_dir)
+        store.replace([ox.Quad(ox.NamedNode(EX + "x"), ox.NamedNode(EX + "name"), ox.Literal(f"generation {gen}"))])
+        store.close()
+        assert runner.query(names).rows() == [{"n": f"generation {gen}"}]
+    assert sorted(p.name for p in store_dir.glob("store-*")) == ["store-2", "store-3"]  # the fixture built store-1
+
+
 def test_runaway_query_is_stopped_and_the_next_query_still_runs(runner):
     with pytest.raises(QueryTimeoutError, match="longer than 2 s"):
         runner.query(RUNAWAY)

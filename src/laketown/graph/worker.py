@@ -2,7 +2,7 @@
 
 Reads one JSON request per line on stdin, answers on stdout with one JSON header line followed
 by ``length`` bytes of serialized results. Opens the store read-only and reopens it when its
-generation changes. Run by :class:`~laketown.graph.runner.QueryRunner`, which ends the process
+version changes. Run by :class:`~laketown.graph.runner.QueryRunner`, which ends the process
 when a query passes its deadline (pyoxigraph cannot cancel a query from outside).
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from laketown.graph.store import DATA_DIR, generation, oxigraph
+from laketown.graph.store import data_dir, oxigraph, version
 
 RESULT_FORMATS = {"json": "JSON", "csv": "CSV", "tsv": "TSV", "xml": "XML"}
 RDF_FORMATS = {"nt": "N_TRIPLES", "ttl": "TURTLE", "xml": "RDF_XML"}
@@ -39,15 +38,15 @@ def answer(store: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
 
 def main(folder: str) -> None:
     ox = oxigraph()
-    data = str(Path(folder) / DATA_DIR)
     store, seen = None, -1
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         request = json.loads(line)
-        gen = generation(folder)
-        if store is None or gen != seen:
-            store = ox.Store.read_only(data) if Path(data).exists() else ox.Store()
-            seen = gen
+        current = version(folder)
+        if store is None or current != seen:
+            data = data_dir(folder)
+            store = ox.Store.read_only(str(data)) if data.exists() else ox.Store()
+            seen = current
         header, payload = answer(store, request)
         header["length"] = len(payload)
         out.write(json.dumps(header).encode() + b"\n" + payload)

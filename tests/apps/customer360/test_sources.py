@@ -131,7 +131,12 @@ def test_bad_source_rows_are_quarantined_with_reasons(ws, tmp_path):
 
 def test_events_reach_raw_once_and_bad_ones_are_dead_lettered_with_the_reason(ws):
     from laketown.apps.customer360 import events
-    from laketown.apps.customer360.names import CLEAN_EVENTS, EVENTS_DEAD_LETTERS, EVENTS_STREAM, RAW_EVENTS
+    from laketown.apps.customer360.names import (
+        CLEAN_EVENTS,
+        EVENTS_DEAD_LETTERS,
+        EVENTS_STREAM,
+        RAW_EVENTS,
+    )
 
     good = [{"event_id": f"E{i}", "account_id": "A1", "session_id": "S1", "event_type": "page_view",
              "product_id": "P01", "ts": "2026-03-01T10:00:00Z"} for i in range(5)]

@@ -32,6 +32,7 @@ from laketown.apps.customer360.names import (
 )
 from laketown.errors import LaketownError
 from laketown.graph import QueryRunner
+from laketown.graph.store import version
 
 
 class CustomerNotFoundError(LaketownError, KeyError):
@@ -112,7 +113,7 @@ class Customer360:
         return out
 
     def graph_query(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        if not (graph_dir(self.ws) / "generation").exists():
+        if not version(graph_dir(self.ws)):  # no graph built yet
             return []
         return queries.LIBRARY.run(self.runner, name, **params)
 
