@@ -178,7 +178,7 @@ def _cli(path, *args):
     env = {**os.environ, "LAKETOWN__WORKSPACE": str(path),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "laketown", "c360", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, timeout=120, check=False)
 
 
 def test_cli_queries_the_graph_and_explains_an_unknown_customer(built):
