@@ -19,11 +19,11 @@ def built_workspace(tmp_path_factory: Any) -> tuple[Path, dict[str, Any]]:
 
         path = tmp_path_factory.mktemp("c360") / "ws"
         with laketown.connect(path) as ws:
-            first = sources.play_sources(ws, generate(1000, seed=11))
+            first = sources.play_sources(ws, generate(700, seed=11))
             sources.ingest_all(ws)
             standardize.run(ws)
             rebuild = pipeline.resolve(ws)
-            second = sources.play_sources(ws, generate(200, seed=11, batch=1), tag="batch1")
+            second = sources.play_sources(ws, generate(150, seed=11, batch=1), tag="batch1")
             metrics = pipeline.refresh(ws)
         _BUILT["path"] = path
         _BUILT["metrics"] = {**metrics, "first": first, "second": second, "rebuild": rebuild}
