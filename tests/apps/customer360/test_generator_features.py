@@ -35,7 +35,7 @@ def test_generator_is_deterministic_noisy_and_keeps_the_truth():
 
 def test_rfm_and_clv_on_known_transactions():
     ts = pa.timestamp("us", tz="UTC")
-    day = lambda d: dt.datetime(2026, 1, d, tzinfo=dt.UTC)  # noqa: E731
+    day = lambda d: dt.datetime(2026, 1, d, tzinfo=dt.UTC)
     tx = pa.table({"customer_id": ["a", "a", "a", "b"], "ts": pa.array([day(1), day(11), day(21), day(1)], ts),
                    "amount": [10.0, 20.0, 30.0, 100.0]})
     f = {r["customer_id"]: r for r in rfm(tx, as_of=day(31)).to_pylist()}
