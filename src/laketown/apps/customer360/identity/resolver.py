@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from laketown.apps.customer360.identity import clusters, golden
+from laketown.apps.customer360.identity import clusters, golden, incremental
 from laketown.apps.customer360.identity.keyindex import KeyIndex
 from laketown.apps.customer360.identity.model import MatchSpec, Scorer, predict_all, train
 from laketown.apps.customer360.identity.people import person_spec
@@ -83,7 +83,9 @@ class Resolver:
     def _load(self) -> pa.Table | None:
         """Standardized records of the last run, with their customer_id (row-aligned)."""
         if self._records is None:
-            self._records = self.state.read("records")
+            records = self.state.read("records")
+            # one chunk per column: take() on a chunked column would concatenate it per call
+            self._records = records.combine_chunks() if records is not None else None
         return self._records
 
     def _model(self) -> dict[str, Any]:
@@ -135,71 +137,121 @@ class Resolver:
         t2 = time.perf_counter()
         edges = predict_all([std], self.spec, model, self.threshold)
         t3 = time.perf_counter()
-        stats = self._finish(std, edges, touched=None)
+        stats = self._finish(std, edges)
         stats.update(mode="rebuild", standardize_s=round(t1 - t0, 3), train_s=round(t2 - t1, 3),
                      predict_s=round(t3 - t2, 3), wall_s=round(time.perf_counter() - t0, 3))
         return stats
 
     def add(self, records: Any) -> dict[str, Any]:
         """Resolve new and changed records against the existing clusters with the stored
-        model: only pairs that involve them are scored; golden records of touched customers
-        only are rebuilt. The first call on an empty workspace runs a rebuild."""
+        model: only pairs that involve them are scored, only the customers they reach are
+        re-clustered, and only those customers' golden records are rebuilt. The first call on
+        an empty workspace runs a rebuild."""
         t0 = time.perf_counter()
         current = self._load()
         if current is None:
             return self.rebuild(records)
         new = standardize(_as_table(records)).select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
-        new_ids = new["record_id"]
+        new_ids = new["record_id"].combine_chunks()
         changed = pc.is_in(current["record_id"], value_set=new_ids)
-        kept = current.filter(pc.invert(changed)).select(RECORD_SCHEMA.names)
+        kept = current.filter(pc.invert(changed))
         scorer = self._scorer_for()
-        fresh = pa.concat_tables([scorer.between(new, kept, self.threshold), scorer.within(new, self.threshold)])
         old = self.state.read("edges")
+        fresh = pa.concat_tables([
+            scorer.between(new, kept.select(RECORD_SCHEMA.names), self.threshold), scorer.within(new, self.threshold),
+        ]).cast(old.schema)
         stale = pc.or_(pc.is_in(old["id_l"], value_set=new_ids), pc.is_in(old["id_r"], value_set=new_ids))
-        edges = pa.concat_tables([old.filter(pc.invert(stale)), fresh.cast(old.schema)])
-        everyone = pa.concat_tables([kept, new])
-        stats = self._finish(everyone, edges, touched=new_ids)
+        edges = pa.concat_tables([old.filter(pc.invert(stale)), fresh])
+        seeds = pa.concat_arrays([new_ids, fresh["id_l"].combine_chunks(), fresh["id_r"].combine_chunks()])
+        stats = self._finish_region(kept, new, edges, seeds)
         stats.update(mode="add", added=new.num_rows, changed=int(pc.sum(changed).as_py() or 0),
                      pairs_scored=fresh.num_rows, wall_s=round(time.perf_counter() - t0, 3))
         return stats
 
-    def _finish(self, std: pa.Table, edges: pa.Table, touched: pa.Array | None) -> dict[str, Any]:
-        """Cluster, apply overrides, assign stable ids, publish assignments and golden records."""
+    def _finish(self, std: pa.Table, edges: pa.Table) -> dict[str, Any]:
+        """Full run: cluster everything, re-apply overrides, stable ids, every golden record."""
         t0 = time.perf_counter()
         rids = std["record_id"].combine_chunks()
         overrides = self._overrides()
-        labels = clusters.components(rids, edges, self.threshold)
-        labels = clusters.apply_overrides(rids, labels, overrides)
+        labels = clusters.apply_overrides(rids, clusters.components(rids, edges, self.threshold), overrides)
         previous = self._load()
         prev = previous.select(["record_id", "customer_id"]) if previous is not None else pa.table(
             {"record_id": pa.array([], pa.string()), "customer_id": pa.array([], pa.string())})
         registry = self.state.read("registry") or clusters.empty_registry()
         cids, registry = clusters.stable_ids(rids, labels, prev, registry)
-        cid_arr = pa.array(cids, pa.string())
-        resolved = std.append_column("customer_id", cid_arr)
+        resolved = std.append_column("customer_id", pa.array(cids, pa.string()))
         t1 = time.perf_counter()
         assignments = self._assignments(resolved, edges, overrides)
-        gold, lineage, affected = self._golden(resolved, prev, touched)
+        gold, lineage = golden.build(resolved, resolved["customer_id"], self.rules)
         t2 = time.perf_counter()
-        self.state.write("edges", edges)
-        self.state.write("registry", registry)
-        self.state.write("records", resolved)
-        self.state.write("golden", gold)
-        self.state.write("lineage", lineage)
+        self._publish(resolved, edges, registry, assignments, gold, lineage)
+        return {"records": std.num_rows, "customers": gold.num_rows, "edges": edges.num_rows,
+                "reresolved": std.num_rows, "golden_rebuilt": gold.num_rows, "overrides": len(overrides),
+                "cluster_s": round(t1 - t0, 3), "golden_s": round(t2 - t1, 3), "write_s": round(time.perf_counter() - t2, 3)}
+
+    def _finish_region(self, kept: pa.Table, new: pa.Table, edges: pa.Table, seeds: pa.Array) -> dict[str, Any]:
+        """Increment: re-cluster, re-name and re-golden only the records the seeds reach
+        (:func:`incremental.affected_records`); everything else is carried over."""
+        t0 = time.perf_counter()
+        current = self._load()
+        assert current is not None
+        prev = current.select(["record_id", "customer_id"])
+        everyone = pa.concat_tables([kept.select(RECORD_SCHEMA.names), new])
+        rids = everyone["record_id"].combine_chunks()
+        overrides = self._overrides()
+        region = incremental.affected_records(prev, rids, seeds, edges, overrides)
+        sub = everyone.filter(pc.is_in(rids, value_set=region))
+        sub_ids = sub["record_id"].combine_chunks()
+        inside = pc.and_(pc.is_in(edges["id_l"], value_set=region), pc.is_in(edges["id_r"], value_set=region))
+        sub_edges = edges.filter(inside)
+        labels = clusters.apply_overrides(sub_ids, clusters.components(sub_ids, sub_edges, self.threshold), overrides)
+        prev_sub = prev.filter(pc.is_in(prev["record_id"], value_set=region))
+        registry = self.state.read("registry") or clusters.empty_registry()
+        cids, registry = clusters.stable_ids(sub_ids, labels, prev_sub, registry)
+        sub_cids = pa.array(cids, pa.string())
+        old_col = pa.concat_arrays([kept["customer_id"].combine_chunks(), pa.nulls(new.num_rows, pa.string())])
+        idx = pc.index_in(rids, value_set=sub_ids)
+        resolved = everyone.append_column("customer_id", pc.if_else(pc.is_valid(idx), pc.take(sub_cids, idx), old_col))
+        sub_resolved = sub.append_column("customer_id", sub_cids)
+        t1 = time.perf_counter()
+        old_assign, old_gold, old_lineage = (self.state.read(n) for n in ("assignments", "golden", "lineage"))
+        if old_assign is None or old_gold is None or old_lineage is None:  # state of an older version: redo all
+            t1 = time.perf_counter()
+            assignments = self._assignments(resolved, edges, overrides)
+            gold, lineage = golden.build(resolved, resolved["customer_id"], self.rules)
+            self._publish(resolved, edges, registry, assignments, gold, lineage)
+            return {"records": everyone.num_rows, "customers": gold.num_rows, "edges": edges.num_rows,
+                    "reresolved": len(region), "golden_rebuilt": gold.num_rows, "overrides": len(overrides),
+                    "cluster_s": round(t1 - t0, 3)}
+        sub_assign = self._assignments(sub_resolved, sub_edges, overrides)
+        assignments = pa.concat_tables([old_assign.filter(pc.invert(pc.is_in(old_assign["record_id"], value_set=region))),
+                                        sub_assign.cast(old_assign.schema)])
+        touched = pc.unique(pa.concat_arrays([prev_sub["customer_id"].combine_chunks(), sub_cids]))
+        gold_sub, lineage_sub = golden.build(sub_resolved, sub_cids, self.rules)
+        gold = pa.concat_tables([old_gold.filter(pc.invert(pc.is_in(old_gold["customer_id"], value_set=touched))), gold_sub])
+        lineage = pa.concat_tables([old_lineage.filter(pc.invert(pc.is_in(old_lineage["customer_id"], value_set=touched))),
+                                    lineage_sub])
+        t2 = time.perf_counter()
+        self._publish(resolved, edges, registry, assignments, gold, lineage)
+        return {"records": everyone.num_rows, "customers": gold.num_rows, "edges": edges.num_rows,
+                "reresolved": len(region), "golden_rebuilt": gold_sub.num_rows, "overrides": len(overrides),
+                "cluster_s": round(t1 - t0, 3), "golden_s": round(t2 - t1, 3), "write_s": round(time.perf_counter() - t2, 3)}
+
+    def _publish(self, resolved: pa.Table, edges: pa.Table, registry: pa.Table, assignments: pa.Table,
+                 gold: pa.Table, lineage: pa.Table) -> None:
+        """Working state first (each file atomically), then the lake tables."""
+        for name, table in (("edges", edges), ("registry", registry), ("records", resolved),
+                            ("assignments", assignments), ("golden", gold), ("lineage", lineage)):
+            self.state.write(name, table)
         self.ws.lake.write(self.tables["identities"], assignments, mode="overwrite")
         self.ws.lake.write(self.tables["customers"], gold, mode="overwrite")
         self.ws.lake.write(self.tables["lineage"], lineage, mode="overwrite")
         self._invalidate()
-        self._records = resolved
-        kept_ids = len(set(prev["customer_id"].to_pylist()) & set(cids.tolist())) if prev.num_rows else 0
-        return {
-            "records": std.num_rows, "customers": gold.num_rows, "edges": edges.num_rows,
-            "ids_kept": kept_ids, "golden_rebuilt": affected, "overrides": len(overrides),
-            "cluster_s": round(t1 - t0, 3), "golden_s": round(t2 - t1, 3), "write_s": round(time.perf_counter() - t2, 3),
-        }
+        self._records = resolved.combine_chunks()
 
     def _assignments(self, resolved: pa.Table, edges: pa.Table, overrides: list[dict[str, Any]]) -> pa.Table:
         con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
         con.register("r", resolved.select(["record_id", "source", "source_id", "customer_id", "updated_at"]))
         con.register("e", edges)
         touched = sorted({i for o in overrides for i in (o["record_ids"] or []) + (o["other_record_ids"] or [])})
@@ -218,40 +270,11 @@ class Resolver:
                    min(best.p) OVER (PARTITION BY r.customer_id) AS cluster_confidence,
                    ov.record_id IS NOT NULL AS overridden, r.updated_at, now()::TIMESTAMPTZ AS resolved_at
             FROM r LEFT JOIN best ON best.id = r.record_id LEFT JOIN ov ON ov.record_id = r.record_id
-            ORDER BY r.customer_id, r.record_id
             """,
             [self.threshold],
         ).to_arrow_table()
         con.close()
         return out
-
-    def _golden(self, resolved: pa.Table, prev: pa.Table, touched: pa.Array | None) -> tuple[pa.Table, pa.Table, int]:
-        """All golden records, rebuilding only the customers whose records changed."""
-        old_gold, old_lineage = self.state.read("golden"), self.state.read("lineage")
-        if touched is None or old_gold is None or old_lineage is None:
-            gold, lineage = golden.build(resolved, resolved["customer_id"], self.rules)
-            return gold, lineage, gold.num_rows
-        con = duckdb.connect()
-        con.register("n", resolved.select(["record_id", "customer_id"]))
-        con.register("p", prev)
-        con.register("t", pa.table({"record_id": touched}))
-        affected = con.execute(
-            """
-            SELECT customer_id FROM n JOIN t USING (record_id)
-            UNION SELECT n.customer_id FROM n FULL JOIN p USING (record_id)
-                  WHERE n.customer_id IS DISTINCT FROM p.customer_id AND n.customer_id IS NOT NULL
-            UNION SELECT p.customer_id FROM n FULL JOIN p USING (record_id)
-                  WHERE n.customer_id IS DISTINCT FROM p.customer_id AND p.customer_id IS NOT NULL
-            """
-        ).to_arrow_table()["customer_id"]
-        con.close()
-        subset = resolved.filter(pc.is_in(resolved["customer_id"], value_set=affected))
-        gold, lineage = golden.build(subset, subset["customer_id"], self.rules)
-        keep_g = pc.invert(pc.is_in(old_gold["customer_id"], value_set=affected))
-        keep_l = pc.invert(pc.is_in(old_lineage["customer_id"], value_set=affected))
-        gold = pa.concat_tables([old_gold.filter(keep_g), gold]).sort_by("customer_id")
-        lineage = pa.concat_tables([old_lineage.filter(keep_l), lineage]).sort_by([("customer_id", "ascending"), ("attribute", "ascending")])
-        return gold, lineage, subset.group_by("customer_id").aggregate([]).num_rows
 
     # -- real time -------------------------------------------------------------------------
     def resolve_one(self, record: dict[str, Any], commit: bool = False, limit: int = 10) -> dict[str, Any]:
@@ -323,7 +346,8 @@ class Resolver:
     def _rerun(self, touched: list[str]) -> dict[str, Any]:
         current = self._load()
         assert current is not None
-        return self._finish(current.select(RECORD_SCHEMA.names), self.state.read("edges"), pa.array(touched, pa.string()))
+        empty = current.slice(0, 0).select(RECORD_SCHEMA.names)
+        return self._finish_region(current, empty, self.state.read("edges"), pa.array(touched, pa.string()))
 
     def merge(self, customer_a: str, customer_b: str, reason: str = "", by: str = "") -> dict[str, Any]:
         """Put two customers together for good (re-applied on every rebuild and add)."""

@@ -80,29 +80,12 @@ def _check(records: pa.Table) -> pa.Table:
     return records
 
 
-def standardize(records: pa.Table, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
-    """The input records (the columns of :data:`ATTRIBUTES` as strings) plus the ``*_std``
-    matching columns; rows keep their order. Duplicate ``record_id`` values are an error.
-    ``con`` reuses a DuckDB connection for many small calls."""
-    records = _check(records)
-    own = con is None
-    if con is None:
-        con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.register("records", records)
-    dupes = con.execute(
-        "SELECT record_id, count(*) FROM records GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 3"
-    ).fetchall()
-    if dupes:
-        raise RecordsError(
-            f"record_id must be unique; {dupes[0][0]!r} appears {dupes[0][1]} times. "
-            "Keep the newest version of each record (record_id = '<source>:<source_id>')"
-        )
+def _sql() -> str:
     cast = {c: f"CAST({c} AS VARCHAR)" for c in ATTRIBUTES}
     name = "nullif(regexp_replace(lower(strip_accents(trim({c}))), '[^a-z]', '', 'g'), '')"
     nick = _word_map_sql(NICKNAMES)
     words = _word_map_sql(STREET_WORDS)
-    sql = f"""
+    return f"""
     WITH base AS (
       SELECT * REPLACE ({', '.join(f'{v} AS {k}' for k, v in cast.items())},
              CAST(updated_at AS TIMESTAMPTZ) AS updated_at)
@@ -122,10 +105,42 @@ def standardize(records: pa.Table, con: duckdb.DuckDBPyConnection | None = None)
                     try_strptime(trim(dob), '%d/%m/%Y'))::DATE AS VARCHAR) AS dob_std
     FROM base
     """
-    out = con.execute(sql).to_arrow_table()
-    con.unregister("records")
+
+
+_VIEW = "__laketown_standardized"
+
+
+def standardize(records: pa.Table, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """The record columns (ids, :data:`ATTRIBUTES` as strings, ``updated_at`` in UTC) plus the
+    ``*_std`` matching columns; rows keep their order; other columns are dropped. Duplicate
+    ``record_id`` values are an error. ``con`` reuses a DuckDB connection for many small calls
+    (the SQL is then parsed once, into a view)."""
+    records = _check(records).select([*REQUIRED, *ATTRIBUTES, "updated_at"])
+    own = con is None
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+    con.register("records", records)
+    if records.num_rows > 1:
+        dupes = con.execute(
+            "SELECT record_id, count(*) FROM records GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 3"
+        ).fetchall()
+        if dupes:
+            raise RecordsError(
+                f"record_id must be unique; {dupes[0][0]!r} appears {dupes[0][1]} times. "
+                "Keep the newest version of each record (record_id = '<source>:<source_id>')"
+            )
     if own:
+        out = con.execute(_sql()).to_arrow_table()
         con.close()
+        return out
+    try:
+        out = con.execute(f"SELECT * FROM {_VIEW}").to_arrow_table()
+    except duckdb.CatalogException:  # first call on this connection
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE TEMP VIEW {_VIEW} AS {_sql()}")
+        out = con.execute(f"SELECT * FROM {_VIEW}").to_arrow_table()
+    con.unregister("records")
     return out
 
 
