@@ -95,6 +95,8 @@ def test_http_source_gives_up_with_a_clear_error(ws, tmp_path):
     assert server.requests == 4
     with support.HelpDeskServer(desk, token="right") as server, pytest.raises(LaketownError, match="refused .*HTTP 401"):
         support.pull(ws, server.url, token="wrong")
+    with pytest.raises(LaketownError, match="must be http"):
+        support.pull(ws, "file:///etc/passwd")
 
 
 def test_bad_source_rows_are_quarantined_with_reasons(ws, tmp_path):

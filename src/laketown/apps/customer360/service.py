@@ -149,7 +149,7 @@ class Customer360:
 
     # -- activation ------------------------------------------------------------------------
     def _recs(self, customer_id: str, n: int = 5) -> list[dict[str, Any]] | None:
-        if not self.recs_url:
+        if not self.recs_url or urllib.parse.urlsplit(self.recs_url).scheme not in ("http", "https"):
             return None
         url = f"{self.recs_url.rstrip('/')}/api/recs/users/{urllib.parse.quote(customer_id, safe='')}?n={n}"
         req = urllib.request.Request(url, headers={"Accept": "application/json",

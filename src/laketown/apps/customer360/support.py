@@ -220,6 +220,8 @@ def _rows(tickets: list[dict[str, Any]]) -> pa.Table:
 def pull(ws: Any, base_url: str, token: str | None = None, per_page: int = 500, retries: int = 6,
          backoff_s: float = 0.05) -> dict[str, Any]:
     """Land every ticket changed since the watermark. Returns counts (rows, pages, retries)."""
+    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+        raise LaketownError(f"the help desk URL must be http(s)://...; got {base_url!r}")
     table = ws.lake.create_table(RAW_TICKETS, schema=SCHEMA, exist_ok=True)
     mark = watermark(ws)
     params = {"per_page": per_page}
