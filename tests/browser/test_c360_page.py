@@ -51,6 +51,8 @@ def test_search_a_customer_and_see_profile_journey_graph_and_segments(signed_in,
     page.goto(url + "/apps/c360")
     expect(page.locator("#c360-segments tbody tr")).to_have_count(metrics["intelligence"]["k"])
     expect(page.locator("#c360-segments-chart svg")).to_have_count(1)
+    expect(page.locator("#c360-ingest tbody tr")).to_have_count(6)
+    expect(page.locator("#c360-quarantine tbody tr").first).to_be_visible()
     page.fill("#c360-q", buyer["customer_id"])
     page.click("#c360-form button[type=submit]")
     expect(page.locator("#c360-results tbody tr")).to_have_count(1)

@@ -55,6 +55,14 @@ def test_a_second_delivery_is_resolved_incrementally(built):
     assert metrics["identity_vs_truth"]["f1"] > 0.9  # measured against the generator's truth
 
 
+def test_sources_state_shows_rows_watermarks_and_quarantine(built):
+    _, client, _, metrics = built
+    state = client.get("/api/c360/sources").json()
+    assert state["tables"]["raw.c360_crm_contacts"] == metrics["first"]["crm_contacts"] + metrics["second"]["crm_contacts"]
+    assert state["landed_files"] == 2 and state["watermarks"]["orders"][1].startswith("1-")
+    assert sum(q["rows"] for q in state["quarantine"]) == state["tables"]["raw.c360_quarantine"] > 0
+
+
 def test_the_api_needs_a_key(built):
     _, _, app, _ = built
     with TestClient(app) as anon:

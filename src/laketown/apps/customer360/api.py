@@ -85,6 +85,11 @@ def build_router(service: Customer360) -> APIRouter:
         record = {k: v for k, v in body.record.model_dump().items() if v is not None}
         return service.resolve_one(record, commit=body.commit)
 
+    @router.get("/sources")
+    def sources() -> dict[str, Any]:
+        """Ingestion state: rows per raw table, cursor watermarks, landed files, quarantine reasons."""
+        return service.sources()
+
     @router.get("/segments")
     def segments() -> dict[str, Any]:
         """Segments with persona names, sizes and centroid traits."""

@@ -142,6 +142,33 @@ class Customer360:
                     break
         return hits
 
+    def sources(self) -> dict[str, Any]:
+        """Ingestion state: rows per raw table, watermarks, landed files, quarantine reasons."""
+        from laketown.apps.customer360 import landing, shopdb, support
+        from laketown.apps.customer360.names import (
+            QUARANTINE,
+            RAW_ACCOUNTS,
+            RAW_CRM,
+            RAW_EVENTS,
+            RAW_ORDERS,
+            RAW_TICKETS,
+        )
+
+        lake = self.ws.lake
+        tables = {t: (lake.table(t).count() if lake.exists(t) else 0)
+                  for t in (RAW_CRM, RAW_ACCOUNTS, RAW_ORDERS, RAW_TICKETS, RAW_EVENTS, QUARANTINE)}
+        reasons: dict[tuple[str, str], int] = {}
+        if lake.exists(QUARANTINE):
+            for r in lake.table(QUARANTINE).scan(columns=["source", "reason"]).to_pylist():
+                kind = r["reason"].split(":")[0]
+                reasons[(r["source"], kind)] = reasons.get((r["source"], kind), 0) + 1
+        return {
+            "tables": tables, "landed_files": len(landing.processed_checksums(self.ws)),
+            "watermarks": {"accounts": shopdb.watermark(self.ws, shopdb.ACCOUNTS),
+                           "orders": shopdb.watermark(self.ws, shopdb.ORDERS), "tickets": support.watermark(self.ws)},
+            "quarantine": [{"source": s, "reason": k, "rows": n} for (s, k), n in sorted(reasons.items(), key=lambda i: -i[1])],
+        }
+
     def segments(self) -> dict[str, Any]:
         personas = list(self._rows(PERSONAS, "segment").values())
         return {"personas": sorted(personas, key=lambda p: p["segment"]),

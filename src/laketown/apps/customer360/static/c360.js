@@ -95,9 +95,20 @@ async function showSegments() {
   $("c360-status").textContent = `${res.customers} customers in ${res.personas.length} segments`;
 }
 
+async function showSources() {
+  const res = await apiCall("/api/c360/sources");
+  renderGrid($("c360-ingest"), [{ name: "table", type: "string" }, { name: "rows", type: "bigint" }],
+    Object.entries(res.tables).map(([t, n]) => [t, n]));
+  renderGrid($("c360-quarantine"), [{ name: "source", type: "string" }, { name: "reason", type: "string" }, { name: "rows", type: "bigint" }],
+    res.quarantine.map((q) => [q.source, q.reason, q.rows]), { emptyText: "Nothing quarantined" });
+  const w = res.watermarks;
+  $("c360-sources-note").textContent = `${res.landed_files} CRM files landed · orders cursor ${w.orders ? w.orders[0] : "—"} · tickets cursor ${w.tickets ? w.tickets[0] : "—"}`;
+}
+
 $("c360-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = $("c360-q").value.trim();
   if (q) search(q).then(() => showError(null)).catch(showError);
 });
 showSegments().catch(showError);
+showSources().catch(showError);
