@@ -25,7 +25,7 @@ from laketown.apps.customer360.names import (
     app_dir,
 )
 
-DEMO_RECORDS = 4_000
+DEMO_RECORDS = 3_000
 
 
 def _state_path(ws: Any) -> Any:
