@@ -52,6 +52,31 @@ def _name(z: dict[str, float]) -> str:
     return name + " needing support" if z["tickets"] > 0.8 else name
 
 
+_QUALIFIERS = {"recency_days": ("more recent", "less recent"), "frequency": ("fewer orders", "more orders"),
+               "monetary": ("lower spend", "higher spend"), "tickets": ("fewer tickets", "more tickets")}
+
+
+def _distinct_names(zs: dict[int, dict[str, float]]) -> dict[int, str]:
+    """A name per centroid; centroids sharing a name get the trait that sets each apart
+    ("more recent", "higher spend", ...), then a number if that is not enough."""
+    base = {c: _name(z) for c, z in zs.items()}
+    out = dict(base)
+    for name in set(base.values()):
+        group = [c for c in base if base[c] == name]
+        if len(group) < 2:
+            continue
+        for c in group:
+            others = {f: np.mean([zs[o][f] for o in group if o != c]) for f in CLUSTER_FEATURES}
+            f = max(CLUSTER_FEATURES, key=lambda k: abs(zs[c][k] - others[k]))
+            out[c] = f"{name} ({_QUALIFIERS[f][int(zs[c][f] > others[f])]})"
+    seen: dict[str, int] = {}
+    for c in sorted(out):
+        seen[out[c]] = seen.get(out[c], 0) + 1
+        if seen[out[c]] > 1:
+            out[c] = f"{out[c]} #{seen[out[c]]}"
+    return out
+
+
 def segment(features: pa.Table, k_range: range = range(2, 9), seed: int = 0, sample: int = 2000) -> Segmentation:
     """K-means over log RFM + tickets (standardized); k with the best silhouette (on a sample)."""
     from threadpoolctl import threadpool_limits
@@ -88,16 +113,12 @@ def _segment(features: pa.Table, k_range: range, seed: int, sample: int) -> Segm
     labels = fits[best].predict(x)
     raw = np.column_stack([np.asarray(features.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in CLUSTER_FEATURES])
     clv = np.asarray(features.column("clv_12m").to_numpy(zero_copy_only=False), dtype=float)
-    personas, seen = [], {}
-    for c in range(best):
+    zs = {c: {f: float(x[labels == c, i].mean()) for i, f in enumerate(CLUSTER_FEATURES)}
+          for c in range(best) if (labels == c).any()}
+    names = _distinct_names(zs)
+    personas = []
+    for c, name in names.items():
         member = labels == c
-        if not member.any():
-            continue
-        z = {f: float(x[member, i].mean()) for i, f in enumerate(CLUSTER_FEATURES)}
-        name = _name(z)
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:
-            name = f"{name} ({seen[name]})"
         personas.append({
             "segment": f"S{c}", "persona": name, "size": int(member.sum()), "share": round(float(member.mean()), 4),
             **{f"mean_{f}": round(float(raw[member, i].mean()), 2) for i, f in enumerate(CLUSTER_FEATURES)},
