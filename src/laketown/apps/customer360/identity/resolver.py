@@ -76,16 +76,19 @@ class Resolver:
             "lineage": f"curated.{name}_golden_lineage", "overrides": f"clean.{name}_overrides",
         }
         self._records: pa.Table | None = None
+        self._records_src: pa.Table | None = None
         self._index: KeyIndex | None = None
         self._scorer: Scorer | None = None
 
     # -- state -----------------------------------------------------------------------------
     def _load(self) -> pa.Table | None:
         """Standardized records of the last run, with their customer_id (row-aligned)."""
-        if self._records is None:
-            records = self.state.read("records")
+        records = self.state.read("records")
+        if records is None:
+            self._records = self._index = None
+        elif self._records is None or self._records_src is not records:  # first call, or written by another process
             # one chunk per column: take() on a chunked column would concatenate it per call
-            self._records = records.combine_chunks() if records is not None else None
+            self._records, self._records_src, self._index = records.combine_chunks(), records, None
         return self._records
 
     def _model(self) -> dict[str, Any]:
@@ -248,6 +251,7 @@ class Resolver:
         self.ws.lake.write(self.tables["lineage"], lineage, mode="overwrite")
         self._invalidate()
         self._records = resolved.combine_chunks()
+        self._records_src = self.state.read("records")
 
     def _assignments(self, resolved: pa.Table, edges: pa.Table, overrides: list[dict[str, Any]]) -> pa.Table:
         con = duckdb.connect()

@@ -14,22 +14,34 @@ import pyarrow.parquet as pq
 
 
 class StateDir:
+    """The files of one resolver; tables read or written stay in memory for the next call
+    (a long-lived resolver, such as the API's, then reads each file once)."""
+
     def __init__(self, path: Path):
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
+        self._memo: dict[str, tuple[int, pa.Table]] = {}  # name -> (file mtime, table)
 
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
 
     def read(self, name: str) -> pa.Table | None:
         file = self.path / f"{name}.parquet"
-        return pq.read_table(file) if file.exists() else None
+        try:
+            mtime = file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        hit = self._memo.get(name)
+        if hit is None or hit[0] != mtime:  # another process may have written it since
+            hit = self._memo[name] = (mtime, pq.read_table(file))
+        return hit[1]
 
     def write(self, name: str, table: pa.Table) -> None:
         file = self.path / f"{name}.parquet"
         tmp = file.with_suffix(".parquet.tmp")
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, file)
+        self._memo[name] = (file.stat().st_mtime_ns, table)
 
     def read_json(self, name: str) -> Any:
         file = self.path / f"{name}.json"
