@@ -176,25 +176,21 @@ def test_sparql_endpoint_and_named_queries_over_the_customer_graph(built):
     assert {"journey", "household_members", "also_bought", "neighbourhood"} <= set(names)
 
 
+
 def _cli(path, *args):
-    import os
-    import subprocess
-    import sys
+    from typer.testing import CliRunner
 
-    from tests.apps.customer360.conftest import ROOT
+    from laketown.apps.customer360.cli import app
 
-    env = {**os.environ, "LAKETOWN__WORKSPACE": str(path),
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "laketown", "c360", *args], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
+    return CliRunner().invoke(app, list(args), env={"LAKETOWN__WORKSPACE": str(path)})
 
 
 def test_cli_queries_the_graph_and_explains_an_unknown_customer(built):
     ws, _, _, _ = built
     a, b = _household_pair(ws)
     out = _cli(ws.path, "sparql", "--named", "household_members", "-p", f"customer={a}")
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.output
     assert b in [line.split(",")[0] for line in out.stdout.splitlines()[1:]]
     bad = _cli(ws.path, "profile", "nobody")
-    assert bad.returncode == 2
+    assert bad.exit_code == 2
     assert bad.stderr.strip().splitlines() == ["error: unknown customer 'nobody'; find ids with `laketown c360 search` or GET /api/c360/search?q="]
