@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.expressions import EqualTo
 
 from laketown.apps.customer360 import quarantine
 from laketown.apps.customer360.names import RAW_CRM, landing_dir
@@ -152,11 +153,15 @@ def ingest(ws: Any, on_claimed: Callable[[Path], None] | None = None,
                 quarantine.add(ws, "crm", [(None, f"file rejected: {exc}", {"file": path.name})], origin=path.name)
                 path.replace(f["rejected"] / path.name)
                 continue
+            # bad lines first, replacing any of this file's from a crashed run: idempotent
+            if bad:
+                origin = f"{path.name}@{sha[:12]}"
+                quarantine.table(ws).overwrite(quarantine.rows("crm", bad, origin=origin), filter=EqualTo("origin", origin))
+                stats["quarantined"] += len(bad)
             table.append(rows, properties={FILE_PREFIX + sha: path.name}, allow_empty=True)
             done[sha] = path.name
             if on_landed is not None:
                 on_landed(path)
-            stats["quarantined"] += quarantine.add(ws, "crm", bad, origin=path.name)
             stats["files"] += 1
             stats["rows"] += rows.num_rows
             path.replace(f["processed"] / path.name)
