@@ -1,7 +1,8 @@
 """RFM and lifetime-value features per customer, from orders (any source of transactions).
 
 Input: one row per transaction (customer_id, ts, amount). Output per customer: recency_days
-(days since the last purchase at the reference date), frequency (purchases), monetary
+(days since the last purchase at the reference date; the longest one for customers who never
+bought), frequency (purchases), monetary
 (total spend), avg_order_value, tenure_days (first purchase to the reference date),
 orders_per_year, p_active and clv_12m.
 
@@ -97,7 +98,7 @@ def customer_features(ws: Any) -> pa.Table:
         con.execute("CREATE TABLE f AS SELECT NULL::VARCHAR customer_id, " + ", ".join(f"0.0 {c}" for c in FEATURE_COLUMNS) + " WHERE false")
     out = con.execute("""
         SELECT c.customer_id,
-               COALESCE(f.recency_days, date_diff('second', TIMESTAMPTZ '2000-01-01', CAST($as_of AS TIMESTAMPTZ)) / 86400.0) AS recency_days,
+               COALESCE(f.recency_days, (SELECT max(recency_days) FROM f), 0.0) AS recency_days,
                COALESCE(f.frequency, 0)::BIGINT AS frequency, COALESCE(f.monetary, 0.0) AS monetary,
                COALESCE(f.avg_order_value, 0.0) AS avg_order_value, COALESCE(f.tenure_days, 0.0) AS tenure_days,
                COALESCE(f.orders_per_year, 0.0) AS orders_per_year, COALESCE(f.p_active, 0.0) AS p_active,

@@ -44,22 +44,24 @@ def _matrix(features: pa.Table) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def _name(z: dict[str, float]) -> str:
+def _name(z: dict[str, float], mean_frequency: float = 1.0) -> str:
+    support = " needing support" if z["tickets"] > 0.8 else ""
+    if mean_frequency < 0.5:
+        return "Prospects who never bought" + support
     value = "High-value" if z["monetary"] > 0.5 else "Low-spend" if z["monetary"] < -0.5 else "Mid-value"
     activity = "lapsed" if z["recency_days"] > 0.5 else "active" if z["recency_days"] < -0.5 else "steady"
     freq = "regulars" if z["frequency"] > 0.5 else "one-off buyers" if z["frequency"] < -0.5 else "shoppers"
-    name = f"{value} {activity} {freq}"
-    return name + " needing support" if z["tickets"] > 0.8 else name
+    return f"{value} {activity} {freq}{support}"
 
 
 _QUALIFIERS = {"recency_days": ("more recent", "less recent"), "frequency": ("fewer orders", "more orders"),
                "monetary": ("lower spend", "higher spend"), "tickets": ("fewer tickets", "more tickets")}
 
 
-def _distinct_names(zs: dict[int, dict[str, float]]) -> dict[int, str]:
+def _distinct_names(zs: dict[int, dict[str, float]], freq: dict[int, float]) -> dict[int, str]:
     """A name per centroid; centroids sharing a name get the trait that sets each apart
     ("more recent", "higher spend", ...), then a number if that is not enough."""
-    base = {c: _name(z) for c, z in zs.items()}
+    base = {c: _name(z, freq[c]) for c, z in zs.items()}
     out = dict(base)
     for name in set(base.values()):
         group = [c for c in base if base[c] == name]
@@ -111,11 +113,11 @@ def _segment(features: pa.Table, k_range: range, seed: int, sample: int) -> Segm
         raise LaketownError("every k gave a single cluster on this data; it has too little variety to segment")
     best = max(scores, key=scores.get)
     labels = fits[best].predict(x)
-    raw = np.column_stack([np.asarray(features.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in CLUSTER_FEATURES])
     clv = np.asarray(features.column("clv_12m").to_numpy(zero_copy_only=False), dtype=float)
     zs = {c: {f: float(x[labels == c, i].mean()) for i, f in enumerate(CLUSTER_FEATURES)}
           for c in range(best) if (labels == c).any()}
-    names = _distinct_names(zs)
+    raw = np.column_stack([np.asarray(features.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in CLUSTER_FEATURES])
+    names = _distinct_names(zs, {c: float(raw[labels == c, CLUSTER_FEATURES.index("frequency")].mean()) for c in zs})
     personas = []
     for c, name in names.items():
         member = labels == c
