@@ -57,7 +57,7 @@ const COLOURS = { identity: "#6b8afd", household: "#f0a030", member: "#e0607e", 
 
 function drawNeighbourhood(container, label, nodes) {
   container.replaceChildren();
-  const w = 760, h = 420, cx = w / 2, cy = h / 2, r = 160;
+  const w = 900, h = 520, cx = w / 2, cy = h / 2, r = 200;
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.setAttribute("width", "100%");
@@ -74,7 +74,7 @@ function drawNeighbourhood(container, label, nodes) {
     const x = cx + r * Math.cos(a), y = cy + r * Math.sin(a);
     add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#999", "stroke-width": 1 });
     add("circle", { cx: x, cy: y, r: 9, fill: COLOURS[node.kind] || "#888", class: `node node-${node.kind}` });
-    add("text", { x: x + (Math.cos(a) >= 0 ? 12 : -12), y: y + 4, "font-size": 11, "text-anchor": Math.cos(a) >= 0 ? "start" : "end" },
+    add("text", { x: x + (Math.cos(a) >= 0 ? 12 : -12), y: y + 4, "font-size": 10, "text-anchor": Math.cos(a) >= 0 ? "start" : "end" },
       `${node.kind}: ${String(node.label).slice(0, 32)}`);
   });
   add("circle", { cx, cy, r: 16, fill: "#333", class: "node node-customer" });
