@@ -28,9 +28,11 @@ LIBRARY.add(NamedQuery(
 } ORDER BY ?member""", {"customer": "iri"}, _CUST))
 
 LIBRARY.add(NamedQuery(
-    "also_bought", "Customers who bought this product also bought (by number of customers).",
+    "also_bought", "Customers who bought this product also bought (by number of customers, over up to "
+    "1,000 of the product's buyers: the work stays bounded on a large graph).",
     """SELECT ?product_id ?name (COUNT(DISTINCT ?c) AS ?customers) WHERE {
-  ?o1 c360:contains ?product ; c360:placedBy ?c . ?o2 c360:placedBy ?c ; c360:contains ?other .
+  { SELECT DISTINCT ?c WHERE { ?o1 c360:contains ?product ; c360:placedBy ?c } LIMIT 1000 }
+  ?o2 c360:placedBy ?c ; c360:contains ?other .
   FILTER(?other != ?product) ?other c360:name ?name BIND(STRAFTER(STR(?other), "/product/") AS ?product_id)
 } GROUP BY ?product_id ?name ORDER BY DESC(?customers) ?product_id LIMIT 10""",
     {"product": "iri"}, {"product": ID + "product/"}))
