@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -12,7 +12,7 @@ from laketown.errors import LaketownError
 
 
 def _records() -> pa.Table:
-    t = lambda d: datetime(2024, 1, d, tzinfo=timezone.utc)  # noqa: E731
+    t = lambda d: datetime(2024, 1, d, tzinfo=UTC)
     rows = [
         {"record_id": "crm:1", "source": "crm", "given_name": "Robert", "surname": "Smith", "email": "old@x.org",
          "phone": "111", "street": "1 Oak St", "city": "Ely", "postcode": "E1", "dob": "1980-01-02", "updated_at": t(1)},

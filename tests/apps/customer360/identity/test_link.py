@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pytest
 import typer
 from typer.testing import CliRunner

@@ -3,7 +3,7 @@ real-time resolution, published tables."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,7 +80,7 @@ def test_new_records_do_not_rename_untouched_customers(resolver, people):
 
 def test_incremental_and_full_rebuild_agree(resolver, people, trained_model, tmp_path):
     base, extra = people.slice(0, 1200), people.slice(1200)
-    changed = _changed(people, range(0, 40))
+    changed = _changed(people, range(40))
     resolver.rebuild(base, retrain=False)
     resolver.add(extra)
     resolver.add(changed)
@@ -160,7 +160,7 @@ def test_resolve_one_finds_the_customer_in_real_time(resolver, people):
 
     stranger = {"record_id": "api:stranger", "given_name": "Zebulon", "surname": "Quixotewright",
                 "email": "zq@nowhere.invalid", "phone": "0000000001", "dob": "1901-01-01",
-                "updated_at": datetime(2025, 1, 1, tzinfo=timezone.utc)}
+                "updated_at": datetime(2025, 1, 1, tzinfo=UTC)}
     out = resolver.resolve_one(stranger)
     assert out["customer_id"] is None and out["is_new"]
 
@@ -168,6 +168,10 @@ def test_resolve_one_finds_the_customer_in_real_time(resolver, people):
     assert committed["customer_id"] == multi["customer_id"][0].as_py()
     assert resolver.customer_of("api:probe-1") == committed["customer_id"]
     assert "api:probe-1" in resolver.assignments()["record_id"].to_pylist()
+    fresh = resolver.resolve_one(stranger, commit=True)
+    assert fresh["is_new"] and fresh["customer_id"] is not None
+    assert fresh["customer_id"] not in set(a["customer_id"].to_pylist())
+    assert resolver.customer_of("api:stranger") == fresh["customer_id"]
 
 
 def test_bad_input_and_unknown_names_are_clear_errors(resolver, people):

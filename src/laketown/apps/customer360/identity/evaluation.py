@@ -41,6 +41,6 @@ def cluster_quality(record_ids: pa.Array, predicted: pa.Array, truth: pa.Array) 
 
 def pair_quality(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float]:
     """Precision, recall and F1 of predicted id pairs against true id pairs (order ignored)."""
-    norm = lambda pairs: {tuple(sorted(p)) for p in pairs}  # noqa: E731
+    norm = lambda pairs: {tuple(sorted(p)) for p in pairs}
     pred, true = norm(predicted), norm(truth)
     return _prf(len(pred & true), len(pred), len(true))

@@ -49,7 +49,7 @@ def load(cache_dir: str | Path) -> tuple[pa.Table, pa.Table, pa.Table]:
     """(dataset4a, dataset4b, true pairs (rec_id_a, rec_id_b)); links share the N of rec-N-..."""
     with zipfile.ZipFile(fetch(cache_dir)) as zf:
         a, b = (_read(zf, m) for m in MEMBERS)
-    key = lambda t: pc.list_element(pc.split_pattern(t["rec_id"], "-"), 1)  # noqa: E731
+    key = lambda t: pc.list_element(pc.split_pattern(t["rec_id"], "-"), 1)
     ka = pa.table({"rec_id_a": a["rec_id"], "k": key(a)})
     kb = pa.table({"rec_id_b": b["rec_id"], "k": key(b)})
     truth = ka.join(kb, "k").select(["rec_id_a", "rec_id_b"])

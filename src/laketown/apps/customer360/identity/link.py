@@ -47,7 +47,7 @@ class LinkResult:
         metrics: dict[str, Any] = dict(self.quality or {})
         metrics.update(wall_s=round(self.wall_s, 3), train_s=round(self.train_s, 3),
                        records=self.clusters.num_rows,
-                       clusters=int(len(np.unique(self.clusters["cluster_id"].to_numpy(zero_copy_only=False)))),
+                       clusters=len(np.unique(self.clusters["cluster_id"].to_numpy(zero_copy_only=False))),
                        pairs=self.edges.num_rows)
         return {"area": "c360", "dataset": dataset, "task": "link", "laketown": metrics,
                 "columns": self.columns, "blocking": [list(b) for b in self.blocking]}

@@ -33,7 +33,7 @@ def address_comparison(cl: Any) -> Any:
     changes all three), so three independent comparisons would count one address thrice."""
     st, pc_, city = ('"street_std_{0}"', '"postcode_std_{0}"', '"city_std_{0}"')
     l, r = (lambda c: c.format("l")), (lambda c: c.format("r"))
-    both = lambda c: f"{l(c)} = {r(c)}"  # noqa: E731
+    both = lambda c: f"{l(c)} = {r(c)}"
     return cl.CustomComparison(
         comparison_levels=[
             {"sql_condition": f"({l(st)} IS NULL OR {r(st)} IS NULL) AND ({l(pc_)} IS NULL OR {r(pc_)} IS NULL)",

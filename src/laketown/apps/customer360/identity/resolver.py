@@ -15,20 +15,29 @@ import hashlib
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from laketown.apps.customer360.identity import clusters, golden, incremental
 from laketown.apps.customer360.identity.keyindex import KeyIndex
-from laketown.apps.customer360.identity.model import MatchSpec, Scorer, predict_all, train
+from laketown.apps.customer360.identity.model import (
+    MatchSpec,
+    Scorer,
+    predict_all,
+    train,
+)
 from laketown.apps.customer360.identity.people import person_spec
-from laketown.apps.customer360.identity.standardize import ATTRIBUTES, REQUIRED, STD_COLUMNS, standardize
+from laketown.apps.customer360.identity.standardize import (
+    ATTRIBUTES,
+    REQUIRED,
+    STD_COLUMNS,
+    standardize,
+)
 from laketown.apps.customer360.identity.state import StateDir
 from laketown.errors import LaketownError
 
@@ -47,7 +56,7 @@ class IdentityError(LaketownError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _as_table(records: Any) -> pa.Table:
@@ -303,13 +312,14 @@ class Resolver:
             matches.append({"record_id": other, "customer_id": owner.get(other), "match_probability": e["match_probability"]})
         matches.sort(key=lambda m: (-m["match_probability"], m["record_id"]))
         best = matches[0] if matches else None
-        customer = best["customer_id"] if best and best["match_probability"] >= self.threshold else None
-        if commit:
+        matched = best is not None and best["match_probability"] >= self.threshold
+        customer = best["customer_id"] if matched else None
+        if commit:  # a new customer when nothing matched
             self.add(pa.Table.from_pylist([rec]))
             customer = self.customer_of(rec["record_id"])
         return {"record_id": rec["record_id"], "customer_id": customer,
                 "match_probability": best["match_probability"] if best else 0.0,
-                "matches": matches[:limit], "is_new": customer is None or (commit and best is None)}
+                "matches": matches[:limit], "is_new": not matched}
 
     @staticmethod
     def _complete(record: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import string
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
@@ -24,36 +24,12 @@ GIVEN = {
     "nicholas": ["nick"], "jessica": ["jess"], "matthew": ["matt"], "victoria": ["vicky"], "steven": ["steve"],
     "andrew": ["andy"], "timothy": ["tim"], "isabella": ["bella", "izzy"], "david": ["dave"], "peter": ["pete"],
 }
-PLAIN_GIVEN = (
-    "mary linda barbara sarah karen nancy lisa betty sandra ashley emily donna michelle carol amanda melissa "
-    "deborah stephanie laura helen anna olivia emma ava sophia mia charlotte amelia harper evelyn abigail ella "
-    "scarlett grace chloe camila penelope riley layla lillian nora zoey hannah hazel aurora addison john charles "
-    "george kevin brian ronald jason ryan jacob gary eric jonathan larry justin scott brandon benjamin frank "
-    "gregory raymond jack dennis jerry tyler aaron jose adam nathan henry douglas zachary kyle noah ethan jeremy "
-    "walter christian keith roger terry austin sean gerald carl harold dylan arthur lawrence jordan jesse bryan "
-    "billy bruce gabriel joe logan albert willie alan eugene russell vincent philip bobby johnny bradley oliver "
-    "liam lucas mason logan elijah aiden caleb owen wyatt luke isaac levi julian hudson lincoln miles milo leo"
-).split()
-SURNAMES = (
-    "smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson "
-    "anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis "
-    "robinson walker young allen king wright scott torres nguyen hill flores green adams nelson baker hall "
-    "rivera campbell mitchell carter roberts gomez phillips evans turner diaz parker cruz edwards collins reyes "
-    "stewart morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson bailey reed kelly howard "
-    "ramos kim cox ward richardson watson brooks chavez wood james bennett gray mendoza ruiz hughes price alvarez "
-    "castillo sanders patel myers long ross foster jimenez powell jenkins perry russell sullivan bell coleman "
-    "butler henderson barnes gonzales fisher vasquez simmons romero jordan patterson alexander hamilton graham "
-    "reynolds griffin wallace moreno west cole hayes bryant herrera gibson ellis tran medina aguilar stevens "
-    "murray ford castro marshall owens harrison fernandez mcdonald woods washington kennedy wells vargas henry "
-    "chen freeman webb tucker guzman burns crawford olson simpson porter hunter gordon mendez silva shaw snyder"
-).split()
-SYLLABLES = "ab al an ar ber bro car den dor el en er fal gar hal har ing kel lan ley lin mar mer mon nor ol " \
-            "par ran ros sel son ston ter ton val ven wal wick win wood worth".split()
-STREETS = "oak maple cedar pine elm washington lake hill park main church mill river spring north south " \
-          "highland forest meadow sunset ridge valley walnut cherry willow chestnut franklin jefferson".split()
+PLAIN_GIVEN = ["mary", "linda", "barbara", "sarah", "karen", "nancy", "lisa", "betty", "sandra", "ashley", "emily", "donna", "michelle", "carol", "amanda", "melissa", "deborah", "stephanie", "laura", "helen", "anna", "olivia", "emma", "ava", "sophia", "mia", "charlotte", "amelia", "harper", "evelyn", "abigail", "ella", "scarlett", "grace", "chloe", "camila", "penelope", "riley", "layla", "lillian", "nora", "zoey", "hannah", "hazel", "aurora", "addison", "john", "charles", "george", "kevin", "brian", "ronald", "jason", "ryan", "jacob", "gary", "eric", "jonathan", "larry", "justin", "scott", "brandon", "benjamin", "frank", "gregory", "raymond", "jack", "dennis", "jerry", "tyler", "aaron", "jose", "adam", "nathan", "henry", "douglas", "zachary", "kyle", "noah", "ethan", "jeremy", "walter", "christian", "keith", "roger", "terry", "austin", "sean", "gerald", "carl", "harold", "dylan", "arthur", "lawrence", "jordan", "jesse", "bryan", "billy", "bruce", "gabriel", "joe", "logan", "albert", "willie", "alan", "eugene", "russell", "vincent", "philip", "bobby", "johnny", "bradley", "oliver", "liam", "lucas", "mason", "logan", "elijah", "aiden", "caleb", "owen", "wyatt", "luke", "isaac", "levi", "julian", "hudson", "lincoln", "miles", "milo", "leo"]
+SURNAMES = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris", "sanchez", "clark", "ramirez", "lewis", "robinson", "walker", "young", "allen", "king", "wright", "scott", "torres", "nguyen", "hill", "flores", "green", "adams", "nelson", "baker", "hall", "rivera", "campbell", "mitchell", "carter", "roberts", "gomez", "phillips", "evans", "turner", "diaz", "parker", "cruz", "edwards", "collins", "reyes", "stewart", "morris", "morales", "murphy", "cook", "rogers", "gutierrez", "ortiz", "morgan", "cooper", "peterson", "bailey", "reed", "kelly", "howard", "ramos", "kim", "cox", "ward", "richardson", "watson", "brooks", "chavez", "wood", "james", "bennett", "gray", "mendoza", "ruiz", "hughes", "price", "alvarez", "castillo", "sanders", "patel", "myers", "long", "ross", "foster", "jimenez", "powell", "jenkins", "perry", "russell", "sullivan", "bell", "coleman", "butler", "henderson", "barnes", "gonzales", "fisher", "vasquez", "simmons", "romero", "jordan", "patterson", "alexander", "hamilton", "graham", "reynolds", "griffin", "wallace", "moreno", "west", "cole", "hayes", "bryant", "herrera", "gibson", "ellis", "tran", "medina", "aguilar", "stevens", "murray", "ford", "castro", "marshall", "owens", "harrison", "fernandez", "mcdonald", "woods", "washington", "kennedy", "wells", "vargas", "henry", "chen", "freeman", "webb", "tucker", "guzman", "burns", "crawford", "olson", "simpson", "porter", "hunter", "gordon", "mendez", "silva", "shaw", "snyder"]
+SYLLABLES = ["ab", "al", "an", "ar", "ber", "bro", "car", "den", "dor", "el", "en", "er", "fal", "gar", "hal", "har", "ing", "kel", "lan", "ley", "lin", "mar", "mer", "mon", "nor", "ol", "par", "ran", "ros", "sel", "son", "ston", "ter", "ton", "val", "ven", "wal", "wick", "win", "wood", "worth"]
+STREETS = ["oak", "maple", "cedar", "pine", "elm", "washington", "lake", "hill", "park", "main", "church", "mill", "river", "spring", "north", "south", "highland", "forest", "meadow", "sunset", "ridge", "valley", "walnut", "cherry", "willow", "chestnut", "franklin", "jefferson"]
 STREET_TYPES = ["street", "road", "avenue", "lane", "drive", "court", "place"]
-CITIES = "springfield riverside franklin greenville bristol clinton fairview salem madison georgetown " \
-         "arlington ashland burlington manchester milton newport oxford dover hudson kingston".split()
+CITIES = ["springfield", "riverside", "franklin", "greenville", "bristol", "clinton", "fairview", "salem", "madison", "georgetown", "arlington", "ashland", "burlington", "manchester", "milton", "newport", "oxford", "dover", "hudson", "kingston"]
 DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "proton.me", "mail.com"]
 SOURCES = ["crm", "ecommerce", "support", "web"]
 
@@ -82,7 +58,7 @@ def _typo(rng: random.Random, s: str) -> str:
 
 
 class _Person:
-    __slots__ = ("pid", "given", "surname", "dob", "email", "phone", "address")
+    __slots__ = ("address", "dob", "email", "given", "phone", "pid", "surname")
 
 
 def _address(rng: random.Random) -> tuple[str, str, str]:
@@ -172,7 +148,7 @@ def generate(n_records: int, seed: int = 0, records_per_person: float = 2.5) -> 
     rng = random.Random(seed)
     taken: set[str] = set()
     people = _people(rng, max(1, int(n_records / records_per_person)), taken)
-    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2023, 1, 1, tzinfo=UTC)
     counters = dict.fromkeys(SOURCES, 0)
     rows = []
     for p in people:  # every person at least once
