@@ -91,6 +91,23 @@ class GraphStore:
 
     def replace(self, quads: Iterable[Any]) -> None:
         """Replace the whole content with ``quads``: built aside, then switched to."""
+        self._switch(lambda store: store.bulk_extend(quads))
+
+    def replace_text(self, chunks: Iterable[bytes | str], fmt: str = "nt") -> None:
+        """Replace the whole content with RDF text (``nt``, ``nq``, ``ttl``, ``trig``), given in
+        chunks of whole statements; parsed and loaded in bulk by pyoxigraph (fast)."""
+        ox = oxigraph()
+        formats = {"nt": ox.RdfFormat.N_TRIPLES, "nq": ox.RdfFormat.N_QUADS,
+                   "ttl": ox.RdfFormat.TURTLE, "trig": ox.RdfFormat.TRIG}
+
+        def load(store: Any) -> None:
+            for chunk in chunks:
+                if chunk:
+                    store.bulk_load(chunk, format=formats[fmt])
+
+        self._switch(load)
+
+    def _switch(self, fill: Any) -> None:
         ox = oxigraph()
         old = generation(self.folder)
         new = old + 1
@@ -98,7 +115,7 @@ class GraphStore:
         if target.exists():  # left by a crashed build
             shutil.rmtree(target)
         fresh = ox.Store(str(target))
-        fresh.bulk_extend(quads)
+        fill(fresh)
         fresh.flush()
         self._store = fresh
         self._set_generation(new)

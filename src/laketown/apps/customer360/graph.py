@@ -46,116 +46,147 @@ def iri(kind: str, key: Any) -> str:
 
 
 def household_key(street: Any, postcode: Any) -> str | None:
+    """The household of an address: street (case and spaces ignored) + postcode (spaces ignored)."""
     if not street or not postcode:
         return None
     norm = " ".join(str(street).lower().split()) + "|" + str(postcode).upper().replace(" ", "")
-    return hashlib.sha1(norm.encode()).hexdigest()[:12]
+    return hashlib.md5(norm.encode()).hexdigest()[:12]
 
 
-def _scan(ws: Any, name: str, columns: list[str]) -> list[dict[str, Any]]:
-    if not ws.lake.exists(name):
-        return []
-    table = ws.lake.table(name)
-    cols = [c for c in columns if c in table.schema.names]
-    return table.scan(columns=cols).to_pylist()
+# N-Triples pieces as DuckDB SQL: whole tables become text in one pass, which pyoxigraph
+# bulk-loads (one Python object per triple was 40k triples/s; this is bound by the parser)
+def _iri(kind: str, col: str) -> str:
+    return f"'<{ID}{kind}/' || url_encode({col}) || '>'"
 
 
-def quads(ws: Any) -> Iterator[Any]:
-    """Every triple of the graph, from the lake's current tables."""
-    import pyoxigraph as ox
+def _esc(col: str) -> str:
+    return (f"replace(replace(replace(replace(CAST({col} AS VARCHAR), '\\', '\\\\'), '\"', '\\\"'), "
+            f"chr(10), '\\n'), chr(13), '\\r')")
 
-    def node(kind: str, key: Any) -> Any:
-        return ox.NamedNode(iri(kind, key))
 
-    p = {name: ox.NamedNode(NS + name) for name in (
-        "givenName", "surname", "email", "city", "segment", "persona", "churnPropensity", "hasIdentity", "memberOf",
-        "source", "sourceId", "address", "placedBy", "contains", "amount", "quantity", "at", "name", "category",
-        "raisedBy", "subject", "status", "priority", "performedBy", "eventType", "about")}
-    a = ox.NamedNode(RDF_TYPE)
-    cls = {c: ox.NamedNode(NS + c) for c in ("Customer", "Identity", "Household", "Order", "Product", "Ticket", "Event")}
-    dt_type, dec, dbl = ox.NamedNode(XSD + "dateTime"), ox.NamedNode(XSD + "decimal"), ox.NamedNode(XSD + "double")
+def _lit(col: str) -> str:
+    return f"'\"' || {_esc(col)} || '\"'"
 
-    def lit(v: Any) -> Any:
-        return ox.Literal(str(v))
 
-    def when(v: Any) -> Any:
-        return ox.Literal(v.strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=dt_type)
+def _typed(expr: str, dtype: str) -> str:
+    return f"'\"' || {expr} || '\"^^<{XSD}{dtype}>'"
 
-    T = ox.Triple
-    customer_of: dict[str, str] = {}
-    for row in _scan(ws, IDENTITIES, ["record_id", "source", "source_id", "customer_id"]):
-        cust, rec = node("customer", row["customer_id"]), node("identity", row["record_id"])
-        customer_of[row["record_id"]] = row["customer_id"]
-        yield T(rec, a, cls["Identity"])
-        yield T(cust, p["hasIdentity"], rec)
-        yield T(rec, p["source"], lit(row["source"]))
-        yield T(rec, p["sourceId"], lit(row["source_id"]))
-    seg = {r["customer_id"]: r for r in _scan(ws, SEGMENTS, ["customer_id", "segment", "persona", "churn_propensity"])}
-    for row in _scan(ws, CUSTOMERS, ["customer_id", "given_name", "surname", "email", "city", "street", "postcode"]):
-        cust = node("customer", row["customer_id"])
-        yield T(cust, a, cls["Customer"])
-        for col, prop in (("given_name", "givenName"), ("surname", "surname"), ("email", "email"), ("city", "city")):
-            if row.get(col):
-                yield T(cust, p[prop], lit(row[col]))
-        hh = household_key(row.get("street"), row.get("postcode"))
-        if hh:
-            house = node("household", hh)
-            yield T(house, a, cls["Household"])
-            yield T(house, p["address"], lit(f"{row['street']}, {row['postcode']}"))
-            yield T(cust, p["memberOf"], house)
-        s = seg.get(row["customer_id"])
-        if s:
-            yield T(cust, p["segment"], lit(s["segment"]))
-            yield T(cust, p["persona"], lit(s["persona"]))
-            if s.get("churn_propensity") is not None:
-                yield T(cust, p["churnPropensity"], ox.Literal(f"{s['churn_propensity']:.4f}", datatype=dbl))
-    products: set[str] = set()
-    for row in _scan(ws, CLEAN_ORDERS, ["order_id", "record_id", "product_id", "product_name", "category", "quantity", "amount", "ordered_at"]):
-        cid = customer_of.get(row["record_id"])
-        if cid is None:
-            continue
-        order, prod = node("order", row["order_id"]), node("product", row["product_id"])
-        yield T(order, a, cls["Order"])
-        yield T(order, p["placedBy"], node("customer", cid))
-        yield T(order, p["contains"], prod)
-        yield T(order, p["amount"], ox.Literal(f"{row['amount']:.2f}", datatype=dec))
-        yield T(order, p["at"], when(row["ordered_at"]))
-        if row["product_id"] not in products:
-            products.add(row["product_id"])
-            yield T(prod, a, cls["Product"])
-            yield T(prod, p["name"], lit(row["product_name"]))
-            yield T(prod, p["category"], lit(row["category"]))
-    for row in _scan(ws, CLEAN_TICKETS, ["ticket_id", "record_id", "subject", "status", "priority", "created_at"]):
-        cid = customer_of.get(row["record_id"])
-        if cid is None:
-            continue
-        t = node("ticket", row["ticket_id"])
-        yield T(t, a, cls["Ticket"])
-        yield T(t, p["raisedBy"], node("customer", cid))
-        for col in ("subject", "status", "priority"):
-            if row.get(col):
-                yield T(t, p[col], lit(row[col]))
-        yield T(t, p["at"], when(row["created_at"]))
-    for row in _scan(ws, CLEAN_EVENTS, ["event_id", "record_id", "event_type", "product_id", "ts"]):
-        cid = customer_of.get(row["record_id"]) if row["record_id"] else None
-        if cid is None:
-            continue
-        e = node("event", row["event_id"])
-        yield T(e, a, cls["Event"])
-        yield T(e, p["performedBy"], node("customer", cid))
-        yield T(e, p["eventType"], lit(row["event_type"]))
-        if row.get("product_id"):
-            yield T(e, p["about"], node("product", row["product_id"]))
-        yield T(e, p["at"], when(row["ts"]))
+
+def _when(col: str) -> str:
+    return _typed(f"strftime({col}, '%Y-%m-%dT%H:%M:%SZ')", "dateTime")
+
+
+def _p(name: str) -> str:
+    return f"'<{NS}{name}>'"
+
+
+_A = f"'<{RDF_TYPE}>'"
+_CHURN = "printf('%.4f', churn_propensity)"
+_AMOUNT = "printf('%.2f', amount)"
+_HOUSE = ("substr(md5(lower(trim(regexp_replace(street, '\\s+', ' ', 'g'))) || '|' || "
+          "replace(upper(postcode), ' ', '')), 1, 12)")
+
+
+def _statements() -> list[tuple[str, str]]:
+    """(table, SELECT producing one column ``t``: subject predicate object) per triple kind."""
+    c = _iri("customer", "customer_id")
+    triples = [
+        ("ids", f"{_iri('identity', 'record_id')}, {_A}, '<{NS}Identity>'", "true"),
+        ("ids", f"{c}, {_p('hasIdentity')}, {_iri('identity', 'record_id')}", "true"),
+        ("ids", f"{_iri('identity', 'record_id')}, {_p('source')}, {_lit('source')}", "source IS NOT NULL"),
+        ("ids", f"{_iri('identity', 'record_id')}, {_p('sourceId')}, {_lit('source_id')}", "source_id IS NOT NULL"),
+        ("customers", f"{c}, {_A}, '<{NS}Customer>'", "true"),
+        *[("customers", f"{c}, {_p(prop)}, {_lit(col)}", f"{col} IS NOT NULL AND {col} <> ''")
+          for col, prop in (("given_name", "givenName"), ("surname", "surname"), ("email", "email"), ("city", "city"))],
+        ("houses", f"{_iri('household', 'hh')}, {_A}, '<{NS}Household>'", "true"),
+        ("houses", f"{_iri('household', 'hh')}, {_p('address')}, {_lit('address')}", "true"),
+        ("customers", f"{c}, {_p('memberOf')}, {_iri('household', _HOUSE)}", "street <> '' AND postcode <> ''"),
+        ("segments", f"{c}, {_p('segment')}, {_lit('segment')}", "segment IS NOT NULL"),
+        ("segments", f"{c}, {_p('persona')}, {_lit('persona')}", "persona IS NOT NULL"),
+        ("segments", f"{c}, {_p('churnPropensity')}, {_typed(_CHURN, 'double')}",
+         "churn_propensity IS NOT NULL AND NOT isnan(churn_propensity)"),
+        ("orders", f"{_iri('order', 'order_id')}, {_A}, '<{NS}Order>'", "true"),
+        ("orders", f"{_iri('order', 'order_id')}, {_p('placedBy')}, {c}", "true"),
+        ("orders", f"{_iri('order', 'order_id')}, {_p('contains')}, {_iri('product', 'product_id')}", "true"),
+        ("orders", f"{_iri('order', 'order_id')}, {_p('amount')}, {_typed(_AMOUNT, 'decimal')}", "true"),
+        ("orders", f"{_iri('order', 'order_id')}, {_p('at')}, {_when('ordered_at')}", "true"),
+        ("products", f"{_iri('product', 'product_id')}, {_A}, '<{NS}Product>'", "true"),
+        ("products", f"{_iri('product', 'product_id')}, {_p('name')}, {_lit('product_name')}", "product_name IS NOT NULL"),
+        ("products", f"{_iri('product', 'product_id')}, {_p('category')}, {_lit('category')}", "category IS NOT NULL"),
+        ("tickets", f"{_iri('ticket', 'ticket_id')}, {_A}, '<{NS}Ticket>'", "true"),
+        ("tickets", f"{_iri('ticket', 'ticket_id')}, {_p('raisedBy')}, {c}", "true"),
+        *[("tickets", f"{_iri('ticket', 'ticket_id')}, {_p(col)}, {_lit(col)}", f"{col} IS NOT NULL AND {col} <> ''")
+          for col in ("subject", "status", "priority")],
+        ("tickets", f"{_iri('ticket', 'ticket_id')}, {_p('at')}, {_when('created_at')}", "true"),
+        ("events", f"{_iri('event', 'event_id')}, {_A}, '<{NS}Event>'", "true"),
+        ("events", f"{_iri('event', 'event_id')}, {_p('performedBy')}, {c}", "true"),
+        ("events", f"{_iri('event', 'event_id')}, {_p('eventType')}, {_lit('event_type')}", "event_type IS NOT NULL"),
+        ("events", f"{_iri('event', 'event_id')}, {_p('about')}, {_iri('product', 'product_id')}", "product_id IS NOT NULL"),
+        ("events", f"{_iri('event', 'event_id')}, {_p('at')}, {_when('ts')}", "true"),
+    ]
+    return [(table, f"SELECT concat_ws(' ', {parts}, '.') AS t FROM {table} WHERE {where}") for table, parts, where in triples]
+
+
+_VIEWS = {
+    "ids": f"SELECT record_id, source, source_id, customer_id FROM {IDENTITIES.replace('.', '__')}",
+    "customers": f"SELECT customer_id, given_name, surname, email, city, street, postcode FROM {CUSTOMERS.replace('.', '__')}",
+    "houses": (f"SELECT DISTINCT {_HOUSE} AS hh, first(street || ', ' || postcode) OVER (PARTITION BY {_HOUSE} "
+               f"ORDER BY customer_id) AS address FROM {CUSTOMERS.replace('.', '__')} WHERE street <> '' AND postcode <> ''"),
+    "segments": f"SELECT customer_id, segment, persona, churn_propensity FROM {SEGMENTS.replace('.', '__')}",
+    "orders": (f"SELECT o.order_id, o.product_id, o.amount, o.ordered_at, i.customer_id FROM {CLEAN_ORDERS.replace('.', '__')} o "
+               "JOIN ids i USING (record_id)"),
+    "products": (f"SELECT product_id, first(product_name ORDER BY order_id) AS product_name, first(category ORDER BY order_id) AS category "
+                 f"FROM {CLEAN_ORDERS.replace('.', '__')} o JOIN ids i USING (record_id) GROUP BY product_id"),
+    "tickets": (f"SELECT t.ticket_id, t.subject, t.status, t.priority, t.created_at, i.customer_id FROM {CLEAN_TICKETS.replace('.', '__')} t "
+                "JOIN ids i USING (record_id)"),
+    "events": (f"SELECT e.event_id, e.event_type, e.product_id, e.ts, i.customer_id FROM {CLEAN_EVENTS.replace('.', '__')} e "
+               "JOIN ids i USING (record_id)"),
+}
+_SOURCES = {IDENTITIES: ["record_id", "source", "source_id", "customer_id"],
+            CUSTOMERS: ["customer_id", "given_name", "surname", "email", "city", "street", "postcode"],
+            SEGMENTS: ["customer_id", "segment", "persona", "churn_propensity"],
+            CLEAN_ORDERS: ["order_id", "record_id", "product_id", "product_name", "category", "amount", "ordered_at"],
+            CLEAN_TICKETS: ["ticket_id", "record_id", "subject", "status", "priority", "created_at"],
+            CLEAN_EVENTS: ["event_id", "record_id", "event_type", "product_id", "ts"]}
+_EMPTY = {IDENTITIES: "record_id VARCHAR, source VARCHAR, source_id VARCHAR, customer_id VARCHAR",
+          CUSTOMERS: "customer_id VARCHAR, given_name VARCHAR, surname VARCHAR, email VARCHAR, city VARCHAR, street VARCHAR, postcode VARCHAR",
+          SEGMENTS: "customer_id VARCHAR, segment VARCHAR, persona VARCHAR, churn_propensity DOUBLE",
+          CLEAN_ORDERS: "order_id VARCHAR, record_id VARCHAR, product_id VARCHAR, product_name VARCHAR, category VARCHAR, amount DOUBLE, ordered_at TIMESTAMPTZ",
+          CLEAN_TICKETS: "ticket_id VARCHAR, record_id VARCHAR, subject VARCHAR, status VARCHAR, priority VARCHAR, created_at TIMESTAMPTZ",
+          CLEAN_EVENTS: "event_id VARCHAR, record_id VARCHAR, event_type VARCHAR, product_id VARCHAR, ts TIMESTAMPTZ"}
+
+
+def ntriples(ws: Any, batch_rows: int = 200_000) -> Iterator[str]:
+    """The graph as N-Triples text, in chunks of whole lines, from the lake's current tables."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, cols in _SOURCES.items():
+        alias = name.replace(".", "__")
+        if ws.lake.exists(name):
+            con.register(alias + "_arrow", ws.lake.table(name).scan(columns=cols))
+            con.execute(f"CREATE VIEW {alias} AS SELECT * FROM {alias}_arrow")
+        else:
+            con.execute(f"CREATE TABLE {alias} ({_EMPTY[name]})")
+    for view, sql in _VIEWS.items():
+        con.execute(f"CREATE TEMP TABLE {view} AS {sql}")
+    try:
+        for _, sql in _statements():
+            reader = con.execute(sql).fetch_record_batch(batch_rows)
+            for batch in reader:
+                lines = batch.column(0).to_pylist()
+                if lines:
+                    yield "\n".join(lines) + "\n"
+    finally:
+        con.close()
 
 
 def build(ws: Any) -> dict[str, Any]:
     """Rebuild the graph from the lake; returns its size."""
-    import pyoxigraph as ox
-
     store = GraphStore(graph_dir(ws))
     try:
-        store.replace(ox.Quad(t.subject, t.predicate, t.object) for t in quads(ws))
+        store.replace_text(ntriples(ws))
         return {"triples": len(store)}
     finally:
         store.close()
