@@ -31,6 +31,7 @@ def rfm(transactions: pa.Table, as_of: dt.datetime | None = None, horizon_days: 
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.register("t", transactions)
     if as_of is None:
         as_of = con.execute("SELECT max(ts) FROM t").fetchone()[0] or dt.datetime.now(dt.UTC)
@@ -79,6 +80,7 @@ def customer_features(ws: Any) -> pa.Table:
     customers = ws.lake.table(CUSTOMERS).scan(columns=["customer_id"])
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.register("ids", ids)
     con.register("customers", customers)
     for name, table, cols in (("orders", CLEAN_ORDERS, ["record_id", "amount", "ordered_at"]),

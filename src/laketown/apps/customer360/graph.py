@@ -162,6 +162,7 @@ def ntriples(ws: Any, batch_rows: int = 200_000) -> Iterator[str]:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     for name, cols in _SOURCES.items():
         alias = name.replace(".", "__")
         if ws.lake.exists(name):

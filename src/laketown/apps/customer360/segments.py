@@ -141,6 +141,7 @@ def churn_model(ws: Any, window_days: int = 90, seed: int = 0) -> tuple[Any, dic
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.register("o", ws.lake.table(CLEAN_ORDERS).scan(columns=["record_id", "amount", "ordered_at"]))
     con.register("i", ws.lake.table(IDENTITIES).scan(columns=["record_id", "customer_id"]))
     tx = con.execute("SELECT i.customer_id, o.ordered_at AS ts, o.amount FROM o JOIN i USING (record_id)").to_arrow_table()

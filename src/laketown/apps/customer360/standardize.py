@@ -112,6 +112,7 @@ def _duck(ws: Any, tables: list[str]) -> Any:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     for name in tables:
         if ws.lake.exists(name):
             con.register(name.replace(".", "__"), ws.lake.table(name).scan())
