@@ -66,7 +66,6 @@ def febrl_recordlinkage(a: pa.Table, b: pa.Table, truth: pa.Table) -> dict:
     """recordlinkage 0.16: candidates agree on given name, surname, date of birth, social
     security id or postcode (the blocks Laketown's linker picks); 8 comparisons; match if
     their sum >= 4."""
-    import pandas as pd
     import recordlinkage
 
     t0 = time.perf_counter()
@@ -91,7 +90,6 @@ def febrl_recordlinkage(a: pa.Table, b: pa.Table, truth: pa.Table) -> dict:
     wall = time.perf_counter() - t0
     predicted = {(x, y) for x, y in matches.tolist()}
     true = set(zip(truth["rec_id_a"].to_pylist(), truth["rec_id_b"].to_pylist()))
-    del pd
     return {"name": "recordlinkage-0.16 rule (8 comparisons, sum >= 4)", **pair_quality(predicted, true),
             "wall_s": round(wall, 3)}
 
@@ -153,7 +151,6 @@ def resolve_latency(r: Resolver, data: pa.Table, probes: int, seed: int) -> tupl
     rng = np.random.default_rng(seed)
     rows = rng.choice(data.num_rows, size=probes, replace=False)
     strangers = generate(probes, seed=seed + 999).to_pylist()
-    person_of = dict(zip(data["record_id"].to_pylist(), data["person_id"].to_pylist()))
     a = r._load()
     cust = dict(zip(a["record_id"].to_pylist(), a["customer_id"].to_pylist()))
     times, hits, tries = [], 0, 0
@@ -170,7 +167,6 @@ def resolve_latency(r: Resolver, data: pa.Table, probes: int, seed: int) -> tupl
         if not i % 2:
             tries += 1
             hits += res["customer_id"] is not None and res["customer_id"] == cust.get(rec["record_id"])
-    del person_of
     return round(float(np.percentile(times, 50)), 2), round(float(np.percentile(times, 99)), 2), round(hits / max(tries, 1), 4)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +33,8 @@ def link_command(
             raise linking.LinkError(f"--threshold must be between 0 and 1; got {threshold}")
         tables = [linking.read_table(left)] + ([linking.read_table(right)] if right else [])
         truth_table = linking.read_table(truth) if truth else None
-        result = linking.link(tables[0], tables[1] if right else None, id_col, truth_table, threshold)
+        with _phases() as say:
+            result = linking.link(tables[0], tables[1] if right else None, id_col, truth_table, threshold, progress=say)
         path = linking.write_clusters(result, out or left.with_name(left.stem + ".clusters.csv"))
     except LaketownError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -40,6 +43,18 @@ def link_command(
     summary = result.summary(dataset)
     summary["out"] = str(path)
     sys.stdout.write(json.dumps(summary, default=str) + "\n")
+
+
+@contextmanager
+def _phases() -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the current phase (stdout keeps the one JSON object)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        yield lambda phase: bar.update(task, description=phase)
 
 
 def register(app: typer.Typer) -> None:

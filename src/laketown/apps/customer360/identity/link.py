@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,10 +145,14 @@ def build_spec(tables: list[pa.Table], id_col: str, col_kinds: dict[str, str], f
 
 
 def link(left: pa.Table, right: pa.Table | None, id_col: str, truth: pa.Table | None = None,
-         threshold: float = 0.5, column_kinds: dict[str, str] | None = None) -> LinkResult:
+         threshold: float = 0.5, column_kinds: dict[str, str] | None = None,
+         progress: Callable[[str], None] | None = None) -> LinkResult:
     """Link ``left`` with ``right`` (or de-duplicate ``left``); ``truth`` is a table of true
-    id pairs (its first two columns). ``column_kinds`` overrides inferred kinds."""
+    id pairs (its first two columns). ``column_kinds`` overrides inferred kinds; ``progress``
+    is told the name of each phase as it starts."""
+    say = progress or (lambda _phase: None)
     t0 = time.perf_counter()
+    say("inferring column kinds")
     tables = [left] if right is None else [left, right]
     shared = _shared_columns(tables, id_col)
     both = pa.concat_tables([t.select(shared) for t in tables])
@@ -162,11 +167,15 @@ def link(left: pa.Table, right: pa.Table | None, id_col: str, truth: pa.Table | 
     ids = pa.concat_tables([t.select([id_col]) for t in cleaned])[id_col]
     if len(pa.compute.unique(ids)) != len(ids):
         raise LinkError(f"id column {id_col!r} has duplicate values; ids must be unique across the tables")
+    say("choosing blocking rules")
     spec = build_spec(cleaned, id_col, col_kinds, formats, threshold)
+    say("training the model (EM)")
     t1 = time.perf_counter()
     model = train(cleaned, spec)
     train_s = time.perf_counter() - t1
+    say("scoring candidate pairs")
     edges = predict_all(cleaned, spec, model, threshold)
+    say("clustering")
     labels = clusters.components(ids.combine_chunks(), edges, threshold)
     sides = pa.concat_tables([t.select(["__side"]) for t in cleaned])["__side"]
     out = pa.table({"id": ids, "side": sides, "cluster_id": pa.array(labels, pa.int64())})

@@ -15,6 +15,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,21 +135,27 @@ class Resolver:
             self._scorer = None
 
     # -- runs ------------------------------------------------------------------------------
-    def rebuild(self, records: Any, retrain: bool = True) -> dict[str, Any]:
+    def rebuild(self, records: Any, retrain: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Resolve ``records`` from scratch (they replace every earlier record): standardize,
         train the model (or reuse the stored one with ``retrain=False``), score every blocked
-        pair, cluster, re-apply overrides, keep ids stable, rebuild every golden record."""
+        pair, cluster, re-apply overrides, keep ids stable, rebuild every golden record.
+        ``progress`` is told the name of each phase as it starts."""
+        say = progress or (lambda _phase: None)
         t0 = time.perf_counter()
+        say("standardizing records")
         std = standardize(_as_table(records)).select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
         t1 = time.perf_counter()
         model = None if retrain else self.state.read_json("model")
         if model is None:
+            say("training the model (EM)")
             model = train([std], self.spec)
             self.state.write_json("model", model)
             self.close()
         t2 = time.perf_counter()
+        say("scoring candidate pairs")
         edges = predict_all([std], self.spec, model, self.threshold)
         t3 = time.perf_counter()
+        say("clustering, ids and golden records")
         stats = self._finish(std, edges)
         stats.update(mode="rebuild", standardize_s=round(t1 - t0, 3), train_s=round(t2 - t1, 3),
                      predict_s=round(t3 - t2, 3), wall_s=round(time.perf_counter() - t0, 3))
