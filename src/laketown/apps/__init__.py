@@ -42,6 +42,13 @@ APPS: list[AppSpec] = [
         mount="laketown.apps.recommendations.console:mount",
         sinks="laketown.apps.recommendations.console:SINKS",
     ),
+    AppSpec(
+        "c360", "Customer 360",
+        cli="laketown.apps.customer360.cli:app",
+        demo="laketown.apps.customer360.pipeline:demo_step",
+        mount="laketown.apps.customer360.console:mount",
+        sinks="laketown.apps.customer360.console:SINKS",
+    ),
 ]
 
 
