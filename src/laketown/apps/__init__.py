@@ -42,6 +42,13 @@ APPS: list[AppSpec] = [
         mount="laketown.apps.recommendations.console:mount",
         sinks="laketown.apps.recommendations.console:SINKS",
     ),
+    AppSpec(
+        "engagement", "Customer engagement",
+        cli="laketown.apps.engagement.cli:app",
+        demo="laketown.apps.engagement.pipeline:demo_step",
+        mount="laketown.apps.engagement.console:mount",
+        sinks="laketown.apps.engagement.events:SINKS",
+    ),
 ]
 
 

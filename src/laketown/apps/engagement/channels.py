@@ -181,13 +181,21 @@ class WebhookChannel:
         return with_retries(lambda: self._post_once(url, body, key), self.settings, self.limiter)
 
 
+_OWN_SINKS: dict[str, Any] = {}
+
+
 def email_channel(ws: Any, settings: EngagementSettings) -> EmailChannel:
-    """The configured SMTP channel: the workspace's running sink, or the relay."""
+    """The configured SMTP channel: the relay, or the workspace's sink - the one another process
+    runs (``laketown engagement smtp-sink serve``), else one started in this process."""
     host, port = settings.smtp_host, settings.smtp_port
     if settings.smtp_mode == "sink" and not port:
-        from laketown.apps.engagement.smtp_sink import running_sink
+        from laketown.apps.engagement.smtp_sink import running_sink, start_sink
 
         found = running_sink(ws)
-        if found:
-            host, port = found
+        if found is None:
+            key = str(ws.path)
+            if key not in _OWN_SINKS:
+                _OWN_SINKS[key] = start_sink(ws)
+            found = (_OWN_SINKS[key].host, _OWN_SINKS[key].port)
+        host, port = found
     return EmailChannel(settings, host, port)

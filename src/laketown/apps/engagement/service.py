@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import logging
 from typing import Any
 
 from laketown.apps.engagement.campaigns import Campaigns
@@ -18,6 +19,7 @@ from laketown.apps.engagement.store import Store, now
 from laketown.errors import LaketownError
 
 ATTRIBUTION_S = 7 * 86_400
+log = logging.getLogger("laketown.engagement")
 
 
 class TrackingError(LaketownError):
@@ -128,7 +130,11 @@ class Engagement:
         deadline = None if max_seconds is None else now() + max_seconds
         totals = {"journey_users": 0, "campaign_runs": 0, "deferred_sent": 0}
         while not stop.is_set():
-            got = self.tick()
+            try:
+                got = self.tick()
+            except LaketownError as exc:  # e.g. no SMTP server yet: say so, keep the worker alive
+                log.warning("engagement worker: %s", exc)
+                got = {}
             for k, v in got.items():
                 totals[k] += v
             if deadline is not None and now() >= deadline:
