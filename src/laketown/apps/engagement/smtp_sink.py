@@ -119,6 +119,8 @@ class SmtpSink:
         return self
 
     def stop(self) -> None:
+        if getattr(self.controller, "_thread", None) is None:  # never started, or stopped already
+            return
         self.controller.stop()
         if self.state_file is not None and self.state_file.exists():
             try:

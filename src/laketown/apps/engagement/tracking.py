@@ -58,7 +58,13 @@ class Signer:
 
     def track_html(self, html: str, token: str) -> str:
         """Every http(s) link through the click redirect, and the open pixel at the end."""
-        out = HREF.sub(lambda m: f'href="{_attr(self.click_url(token, _unescape(m.group(1))))}"', html)
+        def wrap(m: re.Match[str]) -> str:
+            target = _unescape(m.group(1))
+            if target.startswith(self.base + PREFIX):  # our own unsubscribe link stays as it is
+                return m.group(0)
+            return f'href="{_attr(self.click_url(token, target))}"'
+
+        out = HREF.sub(wrap, html)
         pixel = f'<img src="{_attr(self.open_url(token))}" width="1" height="1" alt="">'
         return out.replace("</body>", pixel + "</body>") if "</body>" in out else out + pixel
 
