@@ -58,7 +58,9 @@ class Store:
         self._lock = threading.RLock()
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")  # a recorded 'sending' survives power loss
+            # WAL + NORMAL: a commit survives a killed process (the crash the outbox guards against);
+            # only an OS crash or power loss can drop the newest commits
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
 
     @contextmanager
