@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from laketown.apps.engagement.settings import EngagementSettings
@@ -110,7 +110,7 @@ class EmailChannel:
             conn.login(s.smtp_username, password)
         return conn
 
-    def _send_once(self, msg: EmailMessage) -> None:
+    def _send_once(self, msg: Message) -> None:
         try:
             if self.conn is None:
                 self.conn = self._connect()
@@ -136,7 +136,7 @@ class EmailChannel:
         except (smtplib.SMTPException, OSError):
             self.close()
 
-    def send(self, msg: EmailMessage) -> Delivery:
+    def send(self, msg: Message) -> Delivery:
         with self.lock:
             return with_retries(lambda: self._send_once(msg), self.settings, self.limiter)
 

@@ -13,7 +13,10 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import formatdate
 from typing import Any
 
@@ -82,7 +85,7 @@ class Sender:
         return self._email
 
     # -- building --------------------------------------------------------------------------
-    def compose(self, req: SendRequest, endpoint: dict[str, Any]) -> tuple[EmailMessage | dict[str, Any], str]:
+    def compose(self, req: SendRequest, endpoint: dict[str, Any]) -> tuple[Message | dict[str, Any], str]:
         """The message for one request (sandboxed template, tracking links, unsubscribe link)."""
         tpl = self.templates.get(req.template)
         token = token_for(req.key)
@@ -97,31 +100,49 @@ class Sender:
             return {"message_id": token, "user_id": req.user_id, "subject": out.subject, "html": html,
                     "text": out.text, "campaign_id": req.campaign_id, "journey_id": req.journey_id,
                     "step_id": req.step_id}, token
-        msg = EmailMessage()
+        # compat32 MIME classes: headers are stored, not re-parsed (several times cheaper per
+        # message than EmailMessage's header registry, which matters at campaign sizes)
+        msg = MIMEMultipart("alternative")
         msg["From"] = self.settings.sender
         msg["To"] = endpoint["email"]
-        msg["Subject"] = out.subject
+        msg["Subject"] = out.subject if out.subject.isascii() else Header(out.subject, "utf-8").encode()
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = message_id_for(token)
         msg["List-Unsubscribe"] = f"<{self.signer.unsubscribe_url(token)}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        msg.set_content(out.text or _strip_tags(out.html))
-        msg.add_alternative(html, subtype="html")
+        msg.attach(MIMEText(out.text or _strip_tags(out.html), "plain", "utf-8"))
+        msg.attach(MIMEText(html, "html", "utf-8"))
         return msg, token
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, req: SendRequest) -> SendResult:
         return self.send_batch([req])[0]
 
-    def send_batch(self, requests: list[SendRequest], chunk: int = 200) -> list[SendResult]:
-        """Send many; each chunk is recorded as ``sending`` in one transaction, sent, then
-        recorded as sent/bounced in one more (so the outbox costs two commits per chunk)."""
-        results: list[SendResult] = []
-        for i in range(0, len(requests), chunk):
-            results += self._send_chunk(requests[i:i + chunk])
-        return results
+    def send_batch(self, requests: list[SendRequest], chunk: int = 100) -> list[SendResult]:
+        """Send many. Each chunk is recorded as ``sending`` in one transaction, sent, then
+        recorded as sent/bounced in one more; the next chunk is rendered and recorded while
+        the current one is on the wire."""
+        if len(requests) <= chunk:
+            results, ready = self._prepare(requests)
+            results.update(self._finish(self._deliver(ready)))
+            return [results[r.key] for r in requests]
+        from concurrent.futures import ThreadPoolExecutor
 
-    def _send_chunk(self, requests: list[SendRequest]) -> list[SendResult]:
+        results = {}
+        with ThreadPoolExecutor(1, thread_name_prefix="engagement-send") as pool:
+            pending = None
+            for i in range(0, len(requests), chunk):
+                early, ready = self._prepare(requests[i:i + chunk])
+                results.update(early)
+                if pending is not None:
+                    results.update(self._finish(pending.result()))
+                pending = pool.submit(self._deliver, ready)
+            if pending is not None:
+                results.update(self._finish(pending.result()))
+        return [results[r.key] for r in requests]
+
+    def _prepare(self, requests: list[SendRequest]) -> tuple[dict[str, SendResult], list[tuple[SendRequest, Any, str]]]:
+        """Policies, rendering and the durable ``sending`` records of one chunk."""
         results: dict[str, SendResult] = {}
         ready: list[tuple[SendRequest, Any, str]] = []
         t = now()
@@ -164,7 +185,10 @@ class Sender:
                            (req.key, token, req.user_id, req.channel, req.campaign_id, req.journey_id, req.step_id,
                             req.variant, req.template, t, pid))
                 ready.append((req, message, token))
-        done: list[tuple[SendRequest, str, Delivery]] = []
+        return results, ready
+
+    def _deliver(self, ready: list[tuple[SendRequest, Any, str]]) -> list[tuple[SendRequest, str, Delivery]]:
+        done = []
         for req, message, token in ready:
             if req.channel == "webhook":
                 delivery = self.webhook.send(self.endpoints.get(req.user_id)["webhook_url"], message, token)
@@ -173,11 +197,12 @@ class Sender:
             if self.settings.pause_after_send_s:
                 time.sleep(self.settings.pause_after_send_s)
             done.append((req, token, delivery))
+        return done
+
+    def _finish(self, done: list[tuple[SendRequest, str, Delivery]]) -> dict[str, SendResult]:
         if done:
             self._record(done)
-        for req, _, d in done:
-            results[req.key] = SendResult(req.key, req.user_id, d.status, d.error)
-        return [results[r.key] for r in requests]
+        return {req.key: SendResult(req.key, req.user_id, d.status, d.error) for req, _, d in done}
 
     def _record(self, done: list[tuple[SendRequest, str, Delivery]]) -> None:
         t = now()

@@ -40,6 +40,8 @@ class Mailbox:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.arrived = threading.Condition()
+        #: called as ``listener(message_id, path)`` after each stored message (benchmarks time arrivals)
+        self.listeners: list[Any] = []
 
     def store(self, envelope_from: str, rcpts: list[str], content: bytes) -> Path:
         msg = email.message_from_bytes(content, policy=email.policy.default)
@@ -49,6 +51,8 @@ class Mailbox:
         tmp = self.folder / f".{name}.tmp"
         tmp.write_bytes(header + content)
         tmp.rename(self.folder / name)
+        for listener in self.listeners:
+            listener(mid, self.folder / name)
         with self.arrived:
             self.arrived.notify_all()
         return self.folder / name

@@ -40,9 +40,14 @@ def _compile(source: str, html: bool, what: str) -> Any:
     from jinja2 import TemplateSyntaxError
 
     try:
-        return _env(html).from_string(source)
+        return _compiled(source, html)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{what} does not parse: {exc.message} (line {exc.lineno})") from None
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> Any:
+    return _env(html).from_string(source)
 
 
 class Templates:
