@@ -199,7 +199,7 @@ class SegmentEngine:
         _check_name(name)
         if kind not in KINDS:
             raise LaketownError(f"unknown segment kind {kind!r}; use one of {', '.join(KINDS)}")
-        at = _now(now)
+        at = datetime.now(UTC)  # when the change was recorded; `now` anchors the rule's windows
         if kind == "imported":
             if members is None:
                 raise LaketownError(f"imported segment {name!r} needs members= (user ids or a table with user_id)")
@@ -211,7 +211,7 @@ class SegmentEngine:
                 raise LaketownError(f"{kind} segment {name!r} needs a rule")
             if kind == "model" and '"model"' not in json.dumps(rule):
                 raise RuleError(f"model segment {name!r}: its rule has no model condition; use kind='dynamic'")
-            ids = self.evaluate(rule, endpoints, events, scores, now=at)["user_id"]
+            ids = self.evaluate(rule, endpoints, events, scores, now=now)["user_id"]
             stored_rule = json.dumps(rule, sort_keys=True)
             trigger = "save"
         lake = self.ws.lake
@@ -230,12 +230,12 @@ class SegmentEngine:
         now: datetime | str | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Fully re-evaluate one saved rule-based segment (every one when ``name`` is None)."""
-        at = _now(now)
+        at = datetime.now(UTC)  # when the change was recorded; `now` anchors the rule's windows
         out = {}
         for seg in self._definitions(name):
             if seg["kind"] == "imported":
                 continue
-            ids = self.evaluate(json.loads(seg["rule"]), endpoints, events, scores, now=at)["user_id"]
+            ids = self.evaluate(json.loads(seg["rule"]), endpoints, events, scores, now=now)["user_id"]
             out[seg["name"]] = self._replace_members(seg["name"], ids, at, "refresh")
         return out
 
@@ -258,13 +258,13 @@ class SegmentEngine:
         segs = [s for s in self._definitions(None) if s["kind"] == "dynamic"]
         if not segs:
             return {}
-        at = _now(now)
+        at = datetime.now(UTC)  # when the change was recorded; `now` anchors the rule's windows
         history = self._history(events, touched)
         eps = self._endpoint_table(endpoints, touched)
         out = {}
         for seg in segs:
             rule = json.loads(seg["rule"])
-            now_in = self.evaluate(rule, eps, history, None, now=at, users=touched)["user_id"]
+            now_in = self.evaluate(rule, eps, history, None, now=now, users=touched)["user_id"]
             change = self._apply_delta(seg["name"], touched, now_in, at, "events")
             if change["added"] or change["removed"]:
                 out[seg["name"]] = change
