@@ -94,7 +94,8 @@ def score(ws: Any, version: int | None = None) -> dict[str, Any]:
     from laketown.ml.registry import ModelRegistry
 
     registry = ModelRegistry(ws)
-    version = version or registry.latest_version(MODEL_NAME)
+    # no report means no training ran here: say so without opening (and creating) the registry
+    version = version or (registry.latest_version(MODEL_NAME) if ws.lake.exists(REPORTS_TABLE) else None)
     if version is None:
         raise LaketownError(f"no churn model yet ({MODEL_NAME!r} has no version); run `laketown engagement churn train`")
     model: ChurnModel = registry.load(MODEL_NAME, version)
