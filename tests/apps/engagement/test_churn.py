@@ -75,9 +75,13 @@ def test_churn_loop_trains_scores_and_refreshes_the_risk_segment(telco_ws):
     versions = ModelRegistry(ws).versions(churn.MODEL_NAME)
     assert versions[0].metrics["auc_roc"] == out["auc_roc"]
     assert "eng_clicks_30d" in versions[0].features
-    # scoring again with the same model refreshes the segment and records its size again
+    # once the app's endpoints include scored customers, the segment is over those endpoints
+    app_endpoints = churn_data.telco_endpoints(ws.cache_dir, limit=200)
+    ws.lake.write("clean.engagement_endpoints", app_endpoints)
     again = churn.score(ws)
-    assert again["churn_risk"] == len(at_risk)
+    first_200 = set(app_endpoints["user_id"].to_pylist())
+    assert again["churn_risk"] == len(at_risk & first_200)
+    assert set(SegmentEngine(ws).members("churn_risk")["user_id"].to_pylist()) == at_risk & first_200
     assert engine.sizes("churn_risk")["trigger"].to_pylist() == ["save", "refresh"]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laketown.apps.engagement.churn_data import ENGAGEMENT_FEATURES, ID, LABEL, engagement_features, load_telco, telco_endpoints
 from laketown.apps.engagement.churn_models import ChurnModel, binary_labels, compare, infer_columns
@@ -116,11 +117,15 @@ def score(ws: Any, version: int | None = None) -> dict[str, Any]:
 
 
 def refresh_segment(ws: Any, scores: pa.Table | None = None) -> dict[str, Any]:
-    """Save or refresh the model-based segment ``churn_risk`` over the app's endpoints (the Telco
-    customers as endpoints when the app has none yet)."""
+    """Save or refresh the model-based segment ``churn_risk`` over the app's endpoints; while
+    none of them is a scored customer (before Telco customers were imported as endpoints), over
+    the Telco customers as endpoints."""
     from laketown.apps.engagement.segments import SegmentEngine
 
-    endpoints = None if ws.lake.exists(ENDPOINTS_TABLE) else telco_endpoints(ws.cache_dir)
+    endpoints = ws.table(ENDPOINTS_TABLE).scan() if ws.lake.exists(ENDPOINTS_TABLE) else None
+    scored = scores["user_id"] if scores is not None else ws.table(SCORES_TABLE).scan(columns=["user_id"])["user_id"]
+    if endpoints is None or not pc.any(pc.is_in(endpoints["user_id"], value_set=scored.combine_chunks())).as_py():
+        endpoints = telco_endpoints(ws.cache_dir)
     engine = SegmentEngine(ws, endpoints=endpoints)
     if any(s["name"] == SEGMENT for s in engine.list()):
         return engine.refresh(SEGMENT, scores=scores)[SEGMENT]
