@@ -98,7 +98,7 @@ def reference(rule: dict, row: dict, events: list[dict], score: float | None) ->
         if op == "exists":
             return (x is not None) == (v is not False)
         if isinstance(v, str) and rule["attr"] == "signup":
-            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            v = datetime.fromisoformat(v)
     if x is None:
         return False
     return {
@@ -129,7 +129,7 @@ def test_compiled_rules_agree_with_python_on_random_rules(ws):
 
 
 def test_values_are_bound_not_spliced(ws):
-    endpoints, events, scores, rows = make_data(random.Random(1), 50)
+    endpoints, _events, _scores, rows = make_data(random.Random(1), 50)
     engine = SegmentEngine(ws)
     hostile = {"all": [{"attr": "plan", "op": "eq", "value": "x' OR '1'='1"}]}
     assert engine.evaluate(hostile, endpoints).num_rows == 0
@@ -138,7 +138,7 @@ def test_values_are_bound_not_spliced(ws):
 
 
 def test_segment_only_checks_given_users(ws):
-    endpoints, events, scores, rows = make_data(random.Random(2), 100)
+    endpoints, _events, _scores, _rows = make_data(random.Random(2), 100)
     engine = SegmentEngine(ws)
     rule = {"any": [{"attr": "opt_in", "op": "eq", "value": True}, {"attr": "opt_in", "op": "eq", "value": False}]}
     got = engine.evaluate(rule, endpoints, users=["u1", "u5", "nobody"])

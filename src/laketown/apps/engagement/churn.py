@@ -18,8 +18,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from laketown.apps.engagement.churn_data import ENGAGEMENT_FEATURES, ID, LABEL, engagement_features, load_telco, telco_endpoints
-from laketown.apps.engagement.churn_models import ChurnModel, binary_labels, compare, infer_columns
+from laketown.apps.engagement.churn_data import (
+    ENGAGEMENT_FEATURES,
+    ID,
+    LABEL,
+    engagement_features,
+    load_telco,
+    telco_endpoints,
+)
+from laketown.apps.engagement.churn_models import (
+    ChurnModel,
+    binary_labels,
+    compare,
+    infer_columns,
+)
 from laketown.errors import LaketownError
 
 MODEL_NAME = "engagement_churn"

@@ -47,7 +47,7 @@ def _one_line_errors(fn: Callable[..., None]) -> Callable[..., None]:
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file, one row per customer.")],
     label: Annotated[str, typer.Option("--label", help="Churn label column: yes/no, true/false or 1/0.")],
-    id: Annotated[str | None, typer.Option("--id", help="Customer id column (left out of the features).")] = None,  # noqa: A002
+    id: Annotated[str | None, typer.Option("--id", help="Customer id column (left out of the features).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds on the training 80 % to pick the model.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the stratified 80/20 split.")] = 42,
 ) -> None:
@@ -55,7 +55,11 @@ def evaluate(
     logistic regression (one-hot categories, scaled numbers). Numbers and categories are found
     by themselves. Prints ONE JSON object."""
     from laketown.apps.engagement.churn_data import read_table_file
-    from laketown.apps.engagement.churn_models import binary_labels, compare, infer_columns
+    from laketown.apps.engagement.churn_models import (
+        binary_labels,
+        compare,
+        infer_columns,
+    )
     from laketown.errors import LaketownError
 
     if folds < 2:

@@ -20,8 +20,8 @@ SEED = 42
 POSITIVE = {"yes", "y", "true", "t", "1", "churn", "churned", "positive", "pos"}
 NEGATIVE = {"no", "n", "false", "f", "0", "stay", "stayed", "retained", "negative", "neg"}
 MAX_LEVELS = 100  # string columns with more distinct values are treated as identifiers and dropped
-LGBM_PARAMS = dict(n_estimators=500, learning_rate=0.02, num_leaves=6, min_child_samples=50, subsample=0.8,
-                   subsample_freq=1, colsample_bytree=0.6, reg_lambda=5.0, verbose=-1, n_jobs=2)
+LGBM_PARAMS = {"n_estimators": 500, "learning_rate": 0.02, "num_leaves": 6, "min_child_samples": 50, "subsample": 0.8,
+               "subsample_freq": 1, "colsample_bytree": 0.6, "reg_lambda": 5.0, "verbose": -1, "n_jobs": 2}
 
 
 @dataclass
@@ -67,10 +67,7 @@ def infer_columns(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[pd.D
         if c in exclude:
             continue
         s = df[c]
-        if pd.api.types.is_bool_dtype(s):
-            out[c] = s.astype(float)
-            cols.numeric.append(c)
-        elif pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             out[c] = s.astype(float)
             cols.numeric.append(c)
         elif pd.api.types.is_datetime64_any_dtype(s):

@@ -213,7 +213,7 @@ def parse_time(v: str | datetime, path: str = "value") -> datetime:
     """An aware UTC datetime from ISO 8601 text or a datetime (naive means UTC)."""
     if isinstance(v, str):
         try:
-            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            v = datetime.fromisoformat(v)
         except ValueError:
             raise RuleError(f"{path}: {v!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z") from None
     return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
