@@ -114,7 +114,8 @@ class SegmentEngine:
             if compiled.needs_events:
                 ev = self._events(events, compiled, users)
                 con.register("ev_src", ev)
-                ctes.append(f"ev AS (SELECT user_id, {compiled.event_select} FROM ev_src GROUP BY user_id)")
+                ctes.append(f"ev AS (SELECT user_id, {compiled.event_select} FROM ev_src "
+                            f"WHERE {compiled.event_where} GROUP BY user_id)")
                 joins.append("LEFT JOIN ev ON ev.user_id = e.user_id")
             for model, alias in compiled.models.items():
                 con.register(f"sc_{alias}", self._scores(scores, model))
