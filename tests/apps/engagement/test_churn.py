@@ -41,7 +41,7 @@ def telco_like(n: int = 600, seed: int = 0) -> pd.DataFrame:
 def telco_ws(ws):
     """A workspace whose cache holds a wheel-shaped archive with a generated churn.csv."""
     with zipfile.ZipFile(ws.cache_dir / churn_data.WHEEL, "w") as zf:
-        zf.writestr(churn_data.MEMBER, telco_like().to_csv(index=False))
+        zf.writestr(churn_data.MEMBER, churn_data.generate_telco(600).drop(columns="AvgMonthlyCharge").to_csv(index=False))
     return ws
 
 
@@ -49,7 +49,7 @@ def test_churn_loop_trains_scores_and_refreshes_the_risk_segment(telco_ws):
     ws = telco_ws
     now = datetime.now(UTC)
     events = pa.Table.from_pylist([
-        {"event_id": f"e{i}", "user_id": f"{i % 50:04d}-ABCDE", "event_type": ["open", "click", "send"][i % 3],
+        {"event_id": f"e{i}", "user_id": f"{i % 50:04d}-GENRT", "event_type": ["open", "click", "send"][i % 3],
          "ts": now - timedelta(days=i % 40)} for i in range(300)
     ], schema=pa.schema([("event_id", pa.string()), ("user_id", pa.string()), ("event_type", pa.string()),
                          ("ts", pa.timestamp("us", tz="UTC"))]))
@@ -83,6 +83,18 @@ def test_churn_loop_trains_scores_and_refreshes_the_risk_segment(telco_ws):
     assert again["churn_risk"] == len(at_risk & first_200)
     assert set(SegmentEngine(ws).members("churn_risk")["user_id"].to_pylist()) == at_risk & first_200
     assert engine.sizes("churn_risk")["trigger"].to_pylist() == ["save", "refresh"]
+
+
+def test_generated_telco_stands_in_when_the_download_fails(ws, monkeypatch):
+    def offline(cache_dir):
+        raise churn_data.DatasetUnavailableError("no network")
+
+    monkeypatch.setattr(churn_data, "fetch_telco", offline)
+    df, name = churn_data.telco_or_generated(ws.cache_dir)
+    assert name == "generated-telco-like" and len(df) == 7_043
+    assert 0.2 < (df["Churn"] == "Yes").mean() < 0.35
+    assert df["TotalCharges"].isna().sum() == (df["tenure"] == 0).sum() > 0
+    assert churn_data.generate_telco(50, seed=1).equals(churn_data.generate_telco(50, seed=1))
 
 
 def test_score_before_training_says_what_to_do(telco_ws):

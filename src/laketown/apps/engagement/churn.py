@@ -23,8 +23,8 @@ from laketown.apps.engagement.churn_data import (
     ID,
     LABEL,
     engagement_features,
-    load_telco,
     telco_endpoints,
+    telco_or_generated,
 )
 from laketown.apps.engagement.churn_models import (
     ChurnModel,
@@ -65,7 +65,8 @@ def _step(progress: Any, task: Any, label: str) -> None:
 def train(ws: Any, folds: int = 3, progress: Any = None) -> dict[str, Any]:
     """Train, evaluate and register the churn model; returns the evaluation report."""
     task = progress.add_task("churn model: load Telco", total=4) if progress is not None else None
-    df, with_engagement = _frame(ws, load_telco(ws.cache_dir))
+    telco, dataset = telco_or_generated(ws.cache_dir)
+    df, with_engagement = _frame(ws, telco)
     y = binary_labels(df[LABEL], LABEL)
     X, cols = infer_columns(df, exclude=(ID, LABEL))
     _step(progress, task, "train and compare with logistic regression")
@@ -77,14 +78,14 @@ def train(ws: Any, folds: int = 3, progress: Any = None) -> dict[str, Any]:
     lt, base = result["laketown"], result["baseline"]
     version = ModelRegistry(ws).log_model(
         MODEL_NAME, model,
-        params={"variant": model.variant, "folds": folds, "dataset": "ibm-telco-churn", "protocol": "stratified-80-20",
+        params={"variant": model.variant, "folds": folds, "dataset": dataset, "protocol": "stratified-80-20",
                 "engagement_features": with_engagement, "cv_auc": json.dumps(result["cv_auc"])},
         metrics={"auc_roc": lt["auc_roc"], "average_precision": lt["average_precision"],
                  "brier": result["calibration"]["brier"], "ece": result["calibration"]["ece"],
                  "baseline_auc_roc": base["auc_roc"], "train_s": lt["train_s"]},
         features=cols.features,
     )
-    report = {"model": MODEL_NAME, "model_version": version, "dataset": "ibm-telco-churn",
+    report = {"model": MODEL_NAME, "model_version": version, "dataset": dataset,
               "protocol": "stratified-80-20", "engagement_features": with_engagement, **result,
               "ratio": {"auc_roc": round(lt["auc_roc"] / base["auc_roc"], 4)}}
     ws.lake.create_table(REPORTS_TABLE, schema=REPORTS_SCHEMA, exist_ok=True).append(pa.Table.from_pylist(
@@ -112,7 +113,7 @@ def score(ws: Any, version: int | None = None) -> dict[str, Any]:
     if version is None:
         raise LaketownError(f"no churn model yet ({MODEL_NAME!r} has no version); run `laketown engagement churn train`")
     model: ChurnModel = registry.load(MODEL_NAME, version)
-    df, _ = _frame(ws, load_telco(ws.cache_dir))
+    df, _ = _frame(ws, telco_or_generated(ws.cache_dir)[0])
     X, _ = infer_columns(df, exclude=(ID, LABEL))
     for c in model.cols.features:  # engagement features the model knows but no event names now
         if c not in X.columns:
@@ -154,5 +155,5 @@ def train_and_score(ws: Any, progress: Any = None, folds: int = 3) -> dict[str, 
         "churn_model": lt["model"], "model_version": report["model_version"],
         "auc_roc": lt["auc_roc"], "average_precision": lt["average_precision"],
         "baseline_auc_roc": base["auc_roc"], "brier": report["calibration"]["brier"],
-        "engagement_features": report["engagement_features"], **scored,
+        "engagement_features": report["engagement_features"], "dataset": report["dataset"], **scored,
     }

@@ -67,11 +67,45 @@ def load_telco(cache_dir: str | Path) -> pd.DataFrame:
     return df
 
 
+def generate_telco(n: int = 7_043, seed: int = 0) -> pd.DataFrame:
+    """A deterministic Telco-shaped table (same column names and kinds) for runs without the
+    download: short tenure, month-to-month contracts, fibre, electronic checks and no tech
+    support raise the churn odds, as in the real data (about 27 % churn)."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(0, 73, n)
+    contract = rng.choice(["Month-to-month", "One year", "Two year"], n, p=[0.55, 0.21, 0.24])
+    internet = rng.choice(["DSL", "Fiber optic", "No"], n, p=[0.34, 0.44, 0.22])
+    tech = np.where(internet == "No", "No internet service", rng.choice(["Yes", "No"], n, p=[0.3, 0.7]))
+    payment = rng.choice(["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"], n)
+    monthly = np.round(np.where(internet == "No", 20, np.where(internet == "DSL", 55, 85)) + rng.normal(0, 10, n), 2)
+    logit = (-1.2 - 0.045 * tenure + 1.3 * (contract == "Month-to-month") - 0.8 * (contract == "Two year")
+             + 0.7 * (internet == "Fiber optic") + 0.4 * (payment == "Electronic check") + 0.4 * (tech == "No"))
+    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
+    df = pd.DataFrame({
+        ID: [f"{i:04d}-GENRT" for i in range(n)], "gender": rng.choice(["Female", "Male"], n),
+        "SeniorCitizen": (rng.random(n) < 0.16).astype(int), "Partner": rng.choice(["Yes", "No"], n),
+        "tenure": tenure, "InternetService": internet, "TechSupport": tech, "Contract": contract,
+        "PaperlessBilling": rng.choice(["Yes", "No"], n, p=[0.6, 0.4]), "PaymentMethod": payment,
+        "MonthlyCharges": monthly, "TotalCharges": np.where(tenure == 0, np.nan, np.round(monthly * tenure, 2)),
+        LABEL: np.where(churned, "Yes", "No"),
+    })
+    df["AvgMonthlyCharge"] = df["TotalCharges"].fillna(0) / np.maximum(df["tenure"], 1)
+    return df
+
+
+def telco_or_generated(cache_dir: str | Path) -> tuple[pd.DataFrame, str]:
+    """The real Telco data and its name, or the generated stand-in when it cannot be fetched."""
+    try:
+        return load_telco(cache_dir), "ibm-telco-churn"
+    except DatasetUnavailableError:
+        return generate_telco(), "generated-telco-like"
+
+
 def telco_endpoints(cache_dir: str | Path, limit: int | None = None) -> pa.Table:
     """Telco customers as engagement endpoints (user_id = customerID, a made-up address on the
     reserved example.com domain, their plan as attributes) so that the churn scores and the
     ``churn_risk`` segment refer to users who can receive a retention campaign."""
-    df = load_telco(cache_dir)
+    df, _ = telco_or_generated(cache_dir)
     if limit is not None:
         df = df.head(limit)
     return pa.table({

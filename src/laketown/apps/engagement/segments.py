@@ -107,12 +107,13 @@ class SegmentEngine:
         (user_id, ``<model>_probability``, optionally scored_at: the latest score counts) to
         ``curated.engagement_<model>_scores``. ``now`` anchors "within D days" (default: now).
         ``users`` limits the check to those user ids."""
+        users = _user_ids(users) if users is not None else None
         endpoints = self._endpoint_table(endpoints, users)
         if "user_id" not in endpoints.column_names:
             raise LaketownError(f"endpoints need a user_id column; columns: {', '.join(endpoints.column_names)}")
         compiled = compile_rule(rule, endpoints.schema, _now(now))
         if users is not None:
-            endpoints = endpoints.filter(pc.is_in(endpoints["user_id"], value_set=_user_ids(users)))
+            endpoints = endpoints.filter(pc.is_in(endpoints["user_id"], value_set=users))
         con = _connect()
         try:
             con.register("e", endpoints)
