@@ -32,7 +32,8 @@ def members(ws: Any, segment: str | dict[str, Any] | None, endpoints: pa.Table) 
     if isinstance(segment, str):
         if engine is None:
             raise AudienceError(f"saved segment {segment!r} needs the segment engine (segments.py), which is not installed")
-        return [str(u) for u in engine.members(segment).column("user_id").to_pylist()]
+        known = set(endpoints.column("user_id").to_pylist())  # a saved segment may hold non-endpoints
+        return [u for u in map(str, engine.members(segment).column("user_id").to_pylist()) if u in known]
     if engine is not None:
         # events (raw.engagement_events) and model scores come from the lake by default
         return [str(u) for u in engine.evaluate(segment, endpoints).column("user_id").to_pylist()]
