@@ -74,7 +74,8 @@ class Sender:
         self.endpoints = Endpoints(self.store)
         self.templates = Templates(self.store)
         self.events = events or EventLog(ws)
-        self.signer = Signer(load_key(ws), self.settings.public_url)
+        server = ws.settings.server
+        self.signer = Signer(load_key(ws), self.settings.public_url or f"http://{server.host}:{server.port}")
         self._email: EmailChannel | None = None
         self.webhook = WebhookChannel(self.settings, self.signer.sign_body)
 
