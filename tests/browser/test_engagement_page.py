@@ -17,7 +17,11 @@ def eng_url(tmp_path_factory):
     from laketown.apps.engagement import simulate
     from laketown.apps.engagement.console import mount
     from laketown.apps.engagement.events import deliver
-    from laketown.apps.engagement.pipeline import CART_JOURNEY, REMINDER_HTML, WELCOME_HTML
+    from laketown.apps.engagement.pipeline import (
+        CART_JOURNEY,
+        REMINDER_HTML,
+        WELCOME_HTML,
+    )
     from laketown.apps.engagement.service import Engagement
     from laketown.apps.engagement.settings import app_dir
     from laketown.apps.engagement.smtp_sink import start_sink

@@ -24,7 +24,7 @@ class Picky:
     def __init__(self, mailbox: Mailbox):
         self.mailbox, self.tries = mailbox, Counter()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.tries[address] += 1
         user = address.split("@")[0]
         if user == "soft" or (user == "flaky" and self.tries[address] <= 2):
@@ -34,7 +34,7 @@ class Picky:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.mailbox.store(envelope.mail_from, envelope.rcpt_tos, envelope.original_content or envelope.content)
         return "250 accepted"
 
@@ -93,7 +93,7 @@ def test_webhooks_are_signed_and_retried(ws, sink):
     got: list[tuple[bytes, dict]] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             got.append((body, dict(self.headers)))
             self.send_response(503 if len(got) == 1 else 204)

@@ -52,6 +52,6 @@ def test_import_template_campaign_journey_and_kpis(cli, sink, tmp_path):
 def test_bad_input_exits_2_with_one_line(ws):
     env = {**os.environ, "LAKETOWN__WORKSPACE": str(ws.path)}
     proc = subprocess.run([sys.executable, "-m", "laketown", "engagement", "campaign", "create",
-                           '{"campaign_id": "b", "template": "nope"}'], env=env, capture_output=True, text=True, timeout=50)
+                           '{"campaign_id": "b", "template": "nope"}'], env=env, capture_output=True, text=True, timeout=50, check=False)
     assert proc.returncode == 2
     assert "unknown template 'nope'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -120,7 +120,7 @@ def test_recommendations_come_from_the_recs_api_when_it_answers(ws, sink):
     seen = []
 
     class Recs(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             seen.append((self.path, self.headers.get("Authorization")))
             user = self.path.split("/")[-1].split("?")[0]
             body = json.dumps({"user_id": user, "recommendations": [

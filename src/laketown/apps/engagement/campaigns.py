@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from laketown.apps.engagement import audience
-from laketown.apps.engagement.sender import SendRequest, SendResult, Sender
+from laketown.apps.engagement.sender import Sender, SendRequest, SendResult
 from laketown.apps.engagement.store import now
 from laketown.errors import LaketownError
 

@@ -21,13 +21,23 @@ from email.utils import formatdate
 from typing import Any
 
 from laketown.apps.engagement import policy
-from laketown.apps.engagement.channels import Delivery, EmailChannel, WebhookChannel, email_channel
+from laketown.apps.engagement.channels import (
+    Delivery,
+    EmailChannel,
+    WebhookChannel,
+    email_channel,
+)
 from laketown.apps.engagement.endpoints import Endpoints
 from laketown.apps.engagement.events import EventLog, event
 from laketown.apps.engagement.settings import EngagementSettings, load
 from laketown.apps.engagement.store import Store, now
 from laketown.apps.engagement.templates_store import (
-    TemplateError, Templates, fetch_recommendations, render, wants_recommendations)
+    TemplateError,
+    Templates,
+    fetch_recommendations,
+    render,
+    wants_recommendations,
+)
 from laketown.apps.engagement.tracking import Signer, load_key
 
 DOMAIN = "laketown.local"

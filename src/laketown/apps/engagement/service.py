@@ -5,9 +5,9 @@ scheduled campaigns and messages held back by quiet hours."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
-import logging
 from typing import Any
 
 from laketown.apps.engagement.campaigns import Campaigns
