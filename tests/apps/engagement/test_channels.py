@@ -120,3 +120,24 @@ def test_webhooks_are_signed_and_retried(ws, sink):
     finally:
         eng.close()
         httpd.shutdown()
+
+
+def test_rate_limit_paces_sends_after_a_one_second_burst(monkeypatch):
+    """On a fake clock: 10/s lets 10 through at once, then one every 0.1 s."""
+    from laketown.apps.engagement import channels
+
+    clock = {"t": 100.0}
+    monkeypatch.setattr(channels.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(channels.time, "sleep", lambda s: clock.__setitem__("t", clock["t"] + s))
+    limiter = channels.RateLimiter(10)
+    stamps = []
+    for _ in range(25):
+        limiter.acquire()
+        stamps.append(clock["t"] - 100.0)
+    assert stamps[:10] == [0.0] * 10
+    assert stamps[-1] == pytest.approx(1.5, abs=1e-6)
+    assert all(b - a == pytest.approx(0.1, abs=1e-6) for a, b in zip(stamps[10:], stamps[11:], strict=False))
+    unlimited = channels.RateLimiter(0)
+    for _ in range(100):
+        unlimited.acquire()
+    assert clock["t"] - 100.0 == pytest.approx(1.5, abs=1e-6)

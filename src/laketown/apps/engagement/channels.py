@@ -50,8 +50,8 @@ class RateLimiter:
                 t = time.monotonic()
                 self.tokens = min(max(self.rate, 1.0), self.tokens + (t - self.last) * self.rate)
                 self.last = t
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= 1 - 1e-9:  # float sums of slices of a second fall short by ulps
+                    self.tokens = max(0.0, self.tokens - 1)
                     return
                 time.sleep((1 - self.tokens) / self.rate)
 
