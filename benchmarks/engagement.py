@@ -130,7 +130,8 @@ def segments(ws, sizes: list[int], repeats: int) -> dict:
 def incremental(ws, n: int, batch: int) -> dict:
     """Save the rule over ``n`` endpoints in the lake, then re-check after ``batch`` new events."""
     endpoints, events = generate(n, seed=5)
-    ws.lake.write("raw.engagement_events", events)
+    # partitioned by day as the app's events table is
+    ws.lake.create_table("raw.engagement_events", sample=events, partition_by=["day(ts)"]).append(events)
     engine = SegmentEngine(ws, endpoints=endpoints)
     t0 = time.perf_counter()
     saved = engine.save("bench_active", RULE, now=NOW)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -103,18 +103,17 @@ class SegmentEngine:
         if "user_id" not in endpoints.column_names:
             raise LaketownError(f"endpoints need a user_id column; columns: {', '.join(endpoints.column_names)}")
         compiled = compile_rule(rule, endpoints.schema, _now(now))
+        if users is not None:
+            endpoints = endpoints.filter(pc.is_in(endpoints["user_id"], value_set=_user_ids(users)))
         con = _connect()
         try:
-            con.register("e_all", endpoints)
-            src = "e_all"
-            if users is not None:
-                con.register("touched", pa.table({"user_id": _user_ids(users)}))
-                src = "(SELECT * FROM e_all WHERE user_id IN (SELECT user_id FROM touched))"
+            con.register("e", endpoints)
             ctes, joins = [], []
             if compiled.needs_events:
                 ev = self._events(events, compiled, users)
                 con.register("ev_src", ev)
-                ctes.append(f"ev AS (SELECT user_id, {compiled.event_select} FROM ev_src GROUP BY user_id)")
+                ctes.append(f"ev AS (SELECT user_id, {compiled.event_select} FROM ev_src "
+                            f"WHERE {compiled.event_where} GROUP BY user_id)")
                 joins.append("LEFT JOIN ev ON ev.user_id = e.user_id")
             for model, alias in compiled.models.items():
                 con.register(f"sc_{alias}", self._scores(scores, model))
@@ -122,7 +121,7 @@ class SegmentEngine:
                             f"FROM sc_{alias} GROUP BY user_id)")
                 joins.append(f"LEFT JOIN {alias} ON {alias}.user_id = e.user_id")
             sql = (f"WITH {', '.join(ctes)} " if ctes else "") + \
-                f"SELECT e.user_id FROM {src} e {' '.join(joins)} WHERE {compiled.where}"
+                f"SELECT e.user_id FROM e {' '.join(joins)} WHERE {compiled.where}"
             return con.execute(sql, compiled.params).to_arrow_table()
         except duckdb.Error as exc:
             raise LaketownError(f"segment rule could not be evaluated: {exc}") from None
@@ -259,19 +258,22 @@ class SegmentEngine:
         if not segs:
             return {}
         at = datetime.now(UTC)  # when the change was recorded; `now` anchors the rule's windows
-        history = self._history(events, touched)
         eps = self._endpoint_table(endpoints, touched)
+        rules = {seg["name"]: json.loads(seg["rule"]) for seg in segs}
+        needed = [k for r in rules.values() for k in compile_rule(r, eps.schema, _now(now)).events]
+        history = self._history(events, touched, needed, _now(now))
         out = {}
         for seg in segs:
-            rule = json.loads(seg["rule"])
+            rule = rules[seg["name"]]
             now_in = self.evaluate(rule, eps, history, None, now=now, users=touched)["user_id"]
             change = self._apply_delta(seg["name"], touched, now_in, at, "events")
             if change["added"] or change["removed"]:
                 out[seg["name"]] = change
         return out
 
-    def _history(self, new: pa.Table, touched: pa.Array) -> pa.Table:
-        """The touched users' events: the lake's plus the new ones not yet there."""
+    def _history(self, new: pa.Table, touched: pa.Array, needed: list[Any], now: datetime) -> pa.Table:
+        """The touched users' events that ``needed`` counts use: the lake's plus the new ones
+        not yet there."""
         missing = {"user_id", "event_type", "ts"} - set(new.column_names)
         if missing:
             raise LaketownError(f"events need columns user_id, event_type, ts; missing {', '.join(sorted(missing))}")
@@ -281,12 +283,15 @@ class SegmentEngine:
         if pa.types.is_string(new["ts"].type):  # ISO text, as events are emitted as JSON
             ts = [parse_time(t, "events.ts") if t else None for t in new["ts"].to_pylist()]
             new = new.set_column(3, "ts", pa.array(ts, pa.timestamp("us", "UTC")))
-        if not self.ws.lake.exists(EVENTS_TABLE):
+        if not needed or not self.ws.lake.exists(EVENTS_TABLE):
             return new
-        from pyiceberg.expressions import In
+        from pyiceberg.expressions import And, GreaterThanOrEqual, In
 
-        old = self.ws.table(EVENTS_TABLE).scan(filter=In("user_id", set(touched.to_pylist())),
-                                               columns=["event_id", "user_id", "event_type", "ts"])
+        expr = And(In("user_id", set(touched.to_pylist())), In("event_type", {k.event_type for k in needed}))
+        if all(k.within_days is not None for k in needed):  # prunes the day(ts) partitions
+            since = now - timedelta(days=max(k.within_days for k in needed))
+            expr = And(expr, GreaterThanOrEqual("ts", since.isoformat()))
+        old = self.ws.table(EVENTS_TABLE).scan(filter=expr, columns=["event_id", "user_id", "event_type", "ts"])
         con = _connect()
         try:
             con.register("old", old)

@@ -58,6 +58,7 @@ class CompiledRule:
     events: dict[EventCount, str] = field(default_factory=dict)  # count -> column alias in ev
     models: dict[str, str] = field(default_factory=dict)  # model name -> relation alias mN
     event_select: str = ""  # "count(*) FILTER (WHERE ...) AS c0, ..." over the events
+    event_where: str = "TRUE"  # the event rows any of those counts can use
 
     @property
     def needs_events(self) -> bool:
@@ -223,7 +224,8 @@ def compile_rule(rule: Any, schema: pa.Schema, now: datetime | None = None) -> C
     """Check ``rule`` against the endpoint ``schema`` and compile it to a parameterized WHERE."""
     c = _Compiler(schema, parse_time(now) if now is not None else datetime.now(UTC))
     c.out.where = c.node(rule, "rule", 0)
-    c.out.event_select = _event_select(c.out, c.now)
+    if c.out.events:
+        c.out.event_select = _event_select(c.out, c.now)
     return c.out
 
 
@@ -243,4 +245,12 @@ def _event_select(compiled: CompiledRule, now: datetime) -> str:
             params[f"{alias}_since"] = now - timedelta(days=key.within_days)
             cond += f" AND CAST(ts AS TIMESTAMPTZ) >= ${alias}_since"
         parts.append(f"count(*) FILTER (WHERE {cond}) AS {alias}")
+    # only rows some count can use reach the GROUP BY
+    params["ev_types"] = sorted({k.event_type for k in compiled.events})
+    where = "event_type IN (SELECT unnest($ev_types))"
+    days = [k.within_days for k in compiled.events]
+    if days and None not in days:
+        params["ev_since"] = now - timedelta(days=max(days))
+        where += " AND CAST(ts AS TIMESTAMPTZ) >= $ev_since"
+    compiled.event_where = where
     return ", ".join(parts)
