@@ -4,6 +4,7 @@ real HTTP server: transient failures are retried with backoff, then recorded as 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import hmac
 import json
 import threading
@@ -136,7 +137,7 @@ def test_rate_limit_paces_sends_after_a_one_second_burst(monkeypatch):
         stamps.append(clock["t"] - 100.0)
     assert stamps[:10] == [0.0] * 10
     assert stamps[-1] == pytest.approx(1.5, abs=1e-6)
-    assert all(b - a == pytest.approx(0.1, abs=1e-6) for a, b in zip(stamps[10:], stamps[11:], strict=False))
+    assert all(b - a == pytest.approx(0.1, abs=1e-6) for a, b in itertools.pairwise(stamps[10:]))
     unlimited = channels.RateLimiter(0)
     for _ in range(100):
         unlimited.acquire()

@@ -129,13 +129,16 @@ class Sender:
     def send(self, req: SendRequest) -> SendResult:
         return self.send_batch([req])[0]
 
-    def send_batch(self, requests: list[SendRequest], chunk: int = 100) -> list[SendResult]:
+    def send_batch(self, requests: list[SendRequest], chunk: int = 100,
+                   on_progress: Any = None) -> list[SendResult]:
         """Send many. Each chunk is recorded as ``sending`` in one transaction, sent, then
         recorded as sent/bounced in one more; the next chunk is rendered and recorded while
         the current one is on the wire."""
         if len(requests) <= chunk:
             results, ready = self._prepare(requests)
             results.update(self._finish(self._deliver(ready)))
+            if on_progress is not None:
+                on_progress(len(requests), len(requests))
             return [results[r.key] for r in requests]
         from concurrent.futures import ThreadPoolExecutor
 
@@ -147,9 +150,13 @@ class Sender:
                 results.update(early)
                 if pending is not None:
                     results.update(self._finish(pending.result()))
+                if on_progress is not None:
+                    on_progress(min(i, len(requests)), len(requests))
                 pending = pool.submit(self._deliver, ready)
             if pending is not None:
                 results.update(self._finish(pending.result()))
+            if on_progress is not None:
+                on_progress(len(requests), len(requests))
         return [results[r.key] for r in requests]
 
     def _prepare(self, requests: list[SendRequest]) -> tuple[dict[str, SendResult], list[tuple[SendRequest, Any, str]]]:
