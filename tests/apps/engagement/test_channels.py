@@ -4,8 +4,8 @@ real HTTP server: transient failures are retried with backoff, then recorded as 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import hmac
+import itertools
 import json
 import threading
 from collections import Counter
