@@ -152,7 +152,14 @@ def api_router(eng: Engagement) -> APIRouter:
 
     @router.get("/churn")
     def churn(principal: PrincipalDep) -> dict[str, Any]:
-        """The last churn training's metrics (written by the demo / ``engagement churn``)."""
+        """The newest churn model's evaluation report (``engagement churn train`` or the demo)."""
+        try:
+            from laketown.apps.engagement.churn import latest_report
+        except ImportError:
+            latest_report = None
+        report = latest_report(ws) if latest_report is not None else None
+        if report:
+            return report
         path = app_dir(ws) / "churn_metrics.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 

@@ -57,6 +57,12 @@ async function refreshChurn() {
     }
   };
   walk("", m);
+  for (const f of m.top_features || []) flat.push([`top feature: ${f.feature} (AUC drop)`, f.auc_drop]);
+  const bins = (m.calibration || {}).bins || [];
+  if (bins.length) {
+    drawChart($("eng-churn-calibration"), [{ name: "mean predicted", type: "double" }, { name: "observed churn rate", type: "double" }],
+      bins.map((b) => [b.mean_predicted, b.observed_rate]), { x: 0, y: 1, kind: "line" });
+  }
   $("eng-churn-title").textContent = flat.length ? "Churn model" : "Churn model: not trained yet (`laketown demo`)";
   renderGrid($("eng-churn"), [{ name: "metric", type: "string" }, { name: "value", type: "string" }], flat.map(([k, v]) => [k, String(v)]),
     { emptyText: "No churn training yet" });
