@@ -137,23 +137,31 @@ def incremental(ws, n: int, batch: int) -> dict:
     saved = engine.save("bench_active", RULE, now=NOW)
     save_s = time.perf_counter() - t0
     rng = np.random.default_rng(9)
-    fresh = pa.table({
-        "event_id": pa.array([f"new{i}" for i in range(batch)]),
-        "user_id": pa.array([f"u{u}" for u in rng.integers(0, n, batch)]),
-        "event_type": pa.array(rng.choice(["click", "purchase"], batch)),
-        "ts": pa.array([NOW - timedelta(hours=1)] * batch, pa.timestamp("us", tz="UTC")),
-    })
-    t0 = time.perf_counter()
-    changes = engine.apply_events(fresh, now=NOW).get("bench_active", {"added": 0, "removed": 0})
-    apply_s = time.perf_counter() - t0
-    ws.table("raw.engagement_events").append(fresh)
+
+    def batch_of(start: int) -> pa.Table:
+        return pa.table({
+            "event_id": pa.array([f"new{start + i}" for i in range(batch)]),
+            "user_id": pa.array([f"u{u}" for u in rng.integers(0, n, batch)]),
+            "event_type": pa.array(rng.choice(["click", "purchase"], batch)),
+            "ts": pa.array([NOW - timedelta(hours=1)] * batch, pa.timestamp("us", tz="UTC")),
+        })
+
+    timings, added = [], 0
+    for k in range(3):  # the first call reads the history from the lake; later ones use memory
+        fresh = batch_of(k * batch)
+        t0 = time.perf_counter()
+        change = engine.apply_events(fresh, now=NOW).get("bench_active", {"added": 0, "size": None})
+        timings.append(time.perf_counter() - t0)
+        added += change["added"]
+        ws.table("raw.engagement_events").append(fresh)  # the delivery sink's part
     t0 = time.perf_counter()
     full = engine.refresh("bench_active", now=NOW)["bench_active"]
     refresh_s = time.perf_counter() - t0
-    if changes.get("size") not in (None, full["size"]):
-        raise SystemExit(f"incremental size {changes['size']} != full refresh {full['size']}")
-    row = {"endpoints": n, "new_events": batch, "members": saved["size"], "added": changes["added"],
-           "save_s": round(save_s, 3), "apply_events_s": round(apply_s, 3), "full_refresh_s": round(refresh_s, 3)}
+    if full["added"] or full["removed"]:
+        raise SystemExit(f"incremental members differ from a full refresh: {full}")
+    row = {"endpoints": n, "events_per_batch": batch, "members": saved["size"], "added": added,
+           "save_s": round(save_s, 3), "apply_events_first_s": round(timings[0], 3),
+           "apply_events_s": round(float(np.median(timings[1:])), 3), "full_refresh_s": round(refresh_s, 3)}
     emit({"part": "segment-incremental", **row})
     return row
 

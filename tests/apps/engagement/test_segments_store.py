@@ -31,25 +31,27 @@ def new_events(rng, n_users, k, start):
                          ("ts", pa.timestamp("us", tz="UTC"))]))
 
 
-def test_apply_events_agrees_with_full_evaluation(ws):
+@pytest.mark.parametrize("ttl", [300.0, 0.0], ids=["cached-history", "history-reread-each-call"])
+def test_apply_events_agrees_with_full_evaluation(ws, ttl):
     rng = random.Random(11)
     endpoints, events, _, _ = make_data(rng, 120)
     ws.lake.write(EVENTS_TABLE, events.cast(pa.schema([f if f.name != "ts" else pa.field("ts", pa.timestamp("us", "UTC"))
                                                       for f in events.schema])))
-    engine = SegmentEngine(ws, endpoints=endpoints)
+    engine = SegmentEngine(ws, endpoints=endpoints, history_ttl_s=ttl)
     engine.save("active", ACTIVE, now=NOW)
     engine.save("lapsed", LAPSED, now=NOW)
     assert members(engine, "active") == set(engine.evaluate(ACTIVE, now=NOW)["user_id"].to_pylist())
     changed_any = False
     delivered = events
-    for batch in range(3):
+    # the delivery sink moves events into the lake before or after the engine sees them (or not
+    # yet, by the next call); each counts once either way
+    delivery = {0: "after", 1: "before", 2: "not yet", 3: "after"}
+    for batch, when in delivery.items():
         fresh = new_events(rng, 120, 40, batch * 100)
-        # the delivery sink moves events into the lake before or after the engine sees them;
-        # either way each counts once
-        if batch == 1:
+        if when == "before":
             ws.table(EVENTS_TABLE).append(fresh)
         changes = engine.apply_events(fresh, now=NOW)
-        if batch != 1:
+        if when == "after":
             ws.table(EVENTS_TABLE).append(fresh)
         changed_any |= bool(changes)
         delivered = pa.concat_tables([delivered.cast(fresh.schema), fresh])

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from laketown.apps.engagement.segments_history import EventHistory
 from laketown.apps.engagement.segments_rules import RuleError, compile_rule, parse_time
 from laketown.errors import LaketownError
 
@@ -64,8 +65,11 @@ def _user_ids(users: Any) -> pa.Array:
         if "user_id" not in users.column_names:
             raise LaketownError(f"a member table needs a user_id column; columns: {', '.join(users.column_names)}")
         users = users["user_id"]
-    arr = pa.chunked_array([pa.array(users, type=pa.string())]) if not isinstance(users, pa.ChunkedArray) else users
-    return pc.unique(arr.combine_chunks().cast(pa.string()).drop_null())
+    if isinstance(users, pa.ChunkedArray):
+        users = users.combine_chunks()
+    elif not isinstance(users, pa.Array):
+        users = pa.array([None if u is None else str(u) for u in users], pa.string())
+    return pc.unique(users.cast(pa.string()).drop_null())
 
 
 def _now(now: Any) -> datetime:
@@ -77,11 +81,15 @@ class SegmentEngine:
 
     ``endpoints`` is where saved segments read the endpoints when a call passes none: an Arrow
     table, a function returning one, or (default) the lake table ``clean.engagement_endpoints``.
+    Keep one engine for a stream of :meth:`apply_events` calls: it holds the event history in
+    memory (re-read from the lake every ``history_ttl_s`` seconds).
     """
 
-    def __init__(self, ws: Any, endpoints: pa.Table | Callable[[], pa.Table] | None = None):
+    def __init__(self, ws: Any, endpoints: pa.Table | Callable[[], pa.Table] | None = None,
+                 history_ttl_s: float = 300.0):
         self.ws = ws
         self._endpoints = endpoints
+        self._history = EventHistory(ws, history_ttl_s)
 
     # -- evaluation ------------------------------------------------------------------------
     def evaluate(
@@ -247,7 +255,8 @@ class SegmentEngine:
         """Re-check the saved dynamic segments for the users these new events touched only.
 
         Each user's event history is the lake's ``raw.engagement_events`` plus these events
-        (those already delivered there are counted once, by event_id). Returns, per segment
+        (those already delivered there are counted once, by event_id), kept in memory between
+        calls (see :mod:`segments_history`). Returns, per segment
         that changed, its new size and how many users joined and left."""
         if isinstance(events, list):
             events = pa.Table.from_pylist(events)
@@ -261,7 +270,7 @@ class SegmentEngine:
         eps = self._endpoint_table(endpoints, touched)
         rules = {seg["name"]: json.loads(seg["rule"]) for seg in segs}
         needed = [k for r in rules.values() for k in compile_rule(r, eps.schema, _now(now)).events]
-        history = self._history(events, touched, needed, _now(now))
+        history = self._history.for_users(events, touched, needed, _now(now))
         out = {}
         for seg in segs:
             rule = rules[seg["name"]]
@@ -270,39 +279,6 @@ class SegmentEngine:
             if change["added"] or change["removed"]:
                 out[seg["name"]] = change
         return out
-
-    def _history(self, new: pa.Table, touched: pa.Array, needed: list[Any], now: datetime) -> pa.Table:
-        """The touched users' events that ``needed`` counts use: the lake's plus the new ones
-        not yet there."""
-        missing = {"user_id", "event_type", "ts"} - set(new.column_names)
-        if missing:
-            raise LaketownError(f"events need columns user_id, event_type, ts; missing {', '.join(sorted(missing))}")
-        if "event_id" not in new.column_names:
-            new = new.append_column("event_id", pa.nulls(new.num_rows, pa.string()))
-        new = new.select(["event_id", "user_id", "event_type", "ts"])
-        if pa.types.is_string(new["ts"].type):  # ISO text, as events are emitted as JSON
-            ts = [parse_time(t, "events.ts") if t else None for t in new["ts"].to_pylist()]
-            new = new.set_column(3, "ts", pa.array(ts, pa.timestamp("us", "UTC")))
-        if not needed or not self.ws.lake.exists(EVENTS_TABLE):
-            return new
-        from pyiceberg.expressions import And, GreaterThanOrEqual, In
-
-        expr = And(In("user_id", set(touched.to_pylist())), In("event_type", {k.event_type for k in needed}))
-        if all(k.within_days is not None for k in needed):  # prunes the day(ts) partitions
-            since = now - timedelta(days=max(k.within_days for k in needed))
-            expr = And(expr, GreaterThanOrEqual("ts", since.isoformat()))
-        old = self.ws.table(EVENTS_TABLE).scan(filter=expr, columns=["event_id", "user_id", "event_type", "ts"])
-        con = _connect()
-        try:
-            con.register("old", old)
-            con.register("new", new)
-            return con.execute(
-                "SELECT user_id, event_type, CAST(ts AS TIMESTAMPTZ) AS ts FROM old UNION ALL "
-                "SELECT user_id, event_type, CAST(ts AS TIMESTAMPTZ) FROM new n "
-                "WHERE n.event_id IS NULL OR NOT EXISTS (SELECT 1 FROM old o WHERE o.event_id = n.event_id)"
-            ).to_arrow_table()
-        finally:
-            con.close()
 
     # -- storage ---------------------------------------------------------------------------
     def _definitions(self, name: str | None) -> list[dict[str, Any]]:
