@@ -48,6 +48,7 @@ APPS: list[AppSpec] = [
         demo="laketown.apps.engagement.pipeline:demo_step",
         mount="laketown.apps.engagement.console:mount",
         sinks="laketown.apps.engagement.events:SINKS",
+        live="laketown.apps.engagement.live:live_engagement",
     ),
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 from collections import Counter
@@ -24,7 +25,7 @@ class Picky:
     def __init__(self, mailbox: Mailbox):
         self.mailbox, self.tries = mailbox, Counter()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.tries[address] += 1
         user = address.split("@")[0]
         if user == "soft" or (user == "flaky" and self.tries[address] <= 2):
@@ -34,7 +35,7 @@ class Picky:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.mailbox.store(envelope.mail_from, envelope.rcpt_tos, envelope.original_content or envelope.content)
         return "250 accepted"
 
@@ -93,7 +94,7 @@ def test_webhooks_are_signed_and_retried(ws, sink):
     got: list[tuple[bytes, dict]] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             got.append((body, dict(self.headers)))
             self.send_response(503 if len(got) == 1 else 204)
@@ -120,3 +121,24 @@ def test_webhooks_are_signed_and_retried(ws, sink):
     finally:
         eng.close()
         httpd.shutdown()
+
+
+def test_rate_limit_paces_sends_after_a_one_second_burst(monkeypatch):
+    """On a fake clock: 10/s lets 10 through at once, then one every 0.1 s."""
+    from laketown.apps.engagement import channels
+
+    clock = {"t": 100.0}
+    monkeypatch.setattr(channels.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(channels.time, "sleep", lambda s: clock.__setitem__("t", clock["t"] + s))
+    limiter = channels.RateLimiter(10)
+    stamps = []
+    for _ in range(25):
+        limiter.acquire()
+        stamps.append(clock["t"] - 100.0)
+    assert stamps[:10] == [0.0] * 10
+    assert stamps[-1] == pytest.approx(1.5, abs=1e-6)
+    assert all(b - a == pytest.approx(0.1, abs=1e-6) for a, b in itertools.pairwise(stamps[10:]))
+    unlimited = channels.RateLimiter(0)
+    for _ in range(100):
+        unlimited.acquire()
+    assert clock["t"] - 100.0 == pytest.approx(1.5, abs=1e-6)

@@ -31,8 +31,11 @@ def test_bad_endpoints_say_what_is_wrong(ws, tmp_path):
     ep = Endpoints(Store(ws))
     with pytest.raises(EndpointError, match="unknown timezone 'Mars/Olympus'"):
         ep.upsert([{"user_id": "a", "timezone": "Mars/Olympus"}])
-    with pytest.raises(EndpointError, match="email 'nope' is not an address"):
+    with pytest.raises(EndpointError, match="email 'nope' is not a plain address"):
         ep.upsert([{"user_id": "a", "email": "nope"}])
+    for injected in ("a@x.org\r\nBcc: all@x.org", "a@x.org, b@x.org", "Ann <a@x.org>"):
+        with pytest.raises(EndpointError, match="is not a plain address"):
+            ep.upsert([{"user_id": "a", "email": injected}])
     with pytest.raises(EndpointError, match="webhook_url 'ftp://x' must start with http"):
         ep.upsert([{"user_id": "a", "webhook_url": "ftp://x"}])
     bad = tmp_path / "b.csv"

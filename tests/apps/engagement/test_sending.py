@@ -107,3 +107,51 @@ def test_quiet_hours_hold_messages_in_the_users_timezone(ws, sink):
         assert sorted(sent_to(sink)) == ["day@example.org", "night@example.org"]
     finally:
         eng.close()
+
+
+def test_recommendations_come_from_the_recs_api_when_it_answers(ws, sink):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from laketown.apps.engagement.service import Engagement
+    from tests.apps.engagement.conftest import FAST
+
+    seen = []
+
+    class Recs(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            user = self.path.split("/")[-1].split("?")[0]
+            body = json.dumps({"user_id": user, "recommendations": [
+                {"item_id": f"{user}-item{k}", "score": 1.0 / (k + 1)} for k in range(5)]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recs)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    html = "<ul>{% for r in recommendations %}<li>{{ r.item_id }}</li>{% else %}<li>bestsellers</li>{% endfor %}</ul>"
+    for url, expect_items in ((f"http://127.0.0.1:{httpd.server_address[1]}", True), ("http://127.0.0.1:9", False)):
+        eng = Engagement(ws, recs_url=url, recs_api_key_env="RECS_KEY_FOR_TEST", **FAST)
+        try:
+            eng.endpoints.upsert(people(2))
+            eng.templates.save("recs", "For you", html)
+            before = sink.mailbox.count()
+            eng.campaigns.create({"campaign_id": f"r{int(expect_items)}", "template": "recs"})
+            assert eng.campaigns.send(f"r{int(expect_items)}")["delivered"] == 2
+            for m in sink.mailbox.messages()[before:]:
+                body = m.get_body(("html",)).get_content()
+                uid = str(m["To"]).split("@")[0]
+                if expect_items:  # the top 3 of the user's own list
+                    assert [f"{uid}-item{k}" in body for k in range(5)] == [True, True, True, False, False]
+                else:  # the recs API is not there: the template's fallback, and the send still happens
+                    assert "bestsellers" in body and "item" not in body
+        finally:
+            eng.close()
+    httpd.shutdown()
+    assert sorted(p.split("?")[0] for p, _ in seen) == ["/api/recs/users/u0", "/api/recs/users/u1"]

@@ -18,10 +18,15 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 
-@pytest.fixture
-def client(ws, sink):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One app for the module (tests that change state use users of their own)."""
+    import laketown
     from laketown.apps.engagement.console import mount
+    from laketown.apps.engagement.smtp_sink import start_sink
 
+    ws = laketown.connect(tmp_path_factory.mktemp("tracking") / "ws")
+    sink = start_sink(ws)
     app = create_app(ws)
     mount(app, ws)
     eng = app.state.engagement
@@ -32,8 +37,25 @@ def client(ws, sink):
     eng.campaigns.send("c")
     with TestClient(app, follow_redirects=False) as c:
         c.eng = eng
-        yield c
+        yield c, sink, ws
     eng.close()
+    sink.stop()
+    ws.close()
+
+
+@pytest.fixture
+def client(served):
+    return served[0]
+
+
+@pytest.fixture
+def sink(served):
+    return served[1]
+
+
+@pytest.fixture
+def ws(served):
+    return served[2]
 
 
 def _links(sink, to="u0@example.org"):

@@ -7,7 +7,7 @@ Everything else under ``/api/engagement`` needs an API key like the rest of ``/a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -19,6 +19,9 @@ from laketown.apps.engagement.tracking import PIXEL, PREFIX
 from laketown.server.auth import PrincipalDep
 
 MAX_PAGE = 1000
+JsonBody = Annotated[dict[str, Any], Body()]
+JsonList = Annotated[list[dict[str, Any]], Body()]
+OptionalBody = Annotated[dict[str, Any] | None, Body()]
 
 
 def tracking_router(eng: Engagement) -> APIRouter:
@@ -69,7 +72,7 @@ def api_router(eng: Engagement) -> APIRouter:
         return {"count": len(rows), "endpoints": rows[:limit]}
 
     @router.post("/endpoints")
-    def upsert_endpoints(principal: PrincipalDep, rows: list[dict[str, Any]] = Body(...)) -> dict[str, Any]:
+    def upsert_endpoints(principal: PrincipalDep, rows: JsonList) -> dict[str, Any]:
         return {"upserted": eng.endpoints.upsert(rows)}
 
     @router.post("/endpoints/import-c360")
@@ -77,7 +80,7 @@ def api_router(eng: Engagement) -> APIRouter:
         return {"imported": eng.endpoints.import_c360(ws)}
 
     @router.post("/events")
-    def ingest(principal: PrincipalDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def ingest(principal: PrincipalDep, body: JsonBody) -> dict[str, Any]:
         """An app event ``{"user_id", "event_type", ...properties}``: journeys, conversions, lake."""
         from laketown.errors import LaketownError
 
@@ -91,15 +94,16 @@ def api_router(eng: Engagement) -> APIRouter:
         return eng.templates.list()
 
     @router.post("/templates")
-    def save_template(principal: PrincipalDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def save_template(principal: PrincipalDep, body: JsonBody) -> dict[str, Any]:
         eng.templates.save(body["name"], body["subject"], body["html"], body.get("text"), body.get("defaults"))
         return {"saved": body["name"]}
 
     @router.post("/templates/{name}/preview")
-    def preview(name: str, principal: PrincipalDep, body: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+    def preview(name: str, principal: PrincipalDep, body: OptionalBody = None) -> dict[str, Any]:
         """Render for one endpoint (``user_id``) or for given attributes, without sending."""
         from laketown.apps.engagement.templates_store import render
 
+        body = body or {}
         tpl = eng.templates.get(name)
         endpoint = eng.endpoints.get(body["user_id"]) if body.get("user_id") else None
         endpoint = endpoint or {"user_id": body.get("user_id", "preview"), "attributes": body.get("attributes", {})}
@@ -107,7 +111,7 @@ def api_router(eng: Engagement) -> APIRouter:
         return {"subject": out.subject, "html": out.html, "text": out.text}
 
     @router.post("/templates/{name}/test-send")
-    def test_send(name: str, principal: PrincipalDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def test_send(name: str, principal: PrincipalDep, body: JsonBody) -> dict[str, Any]:
         """Send the template to one endpoint now (policies apply; a new key each time)."""
         import uuid
 
@@ -121,7 +125,7 @@ def api_router(eng: Engagement) -> APIRouter:
         return eng.campaigns.list()
 
     @router.post("/campaigns")
-    def create_campaign(principal: PrincipalDep, spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def create_campaign(principal: PrincipalDep, spec: JsonBody) -> dict[str, Any]:
         c = eng.campaigns.create(spec)
         out: dict[str, Any] = {"created": c.campaign_id}
         if c.schedule.type == "immediate" and spec.get("send", True):
@@ -137,7 +141,7 @@ def api_router(eng: Engagement) -> APIRouter:
         return eng.journeys.list()
 
     @router.post("/journeys")
-    def create_journey(principal: PrincipalDep, spec: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def create_journey(principal: PrincipalDep, spec: JsonBody) -> dict[str, Any]:
         return {"created": eng.journeys.create(spec).journey_id}
 
     @router.get("/kpis")
@@ -148,12 +152,19 @@ def api_router(eng: Engagement) -> APIRouter:
 
     @router.get("/churn")
     def churn(principal: PrincipalDep) -> dict[str, Any]:
-        """The last churn training's metrics (written by the demo / ``engagement churn``)."""
+        """The newest churn model's evaluation report (``engagement churn train`` or the demo)."""
+        try:
+            from laketown.apps.engagement.churn import latest_report
+        except ImportError:
+            latest_report = None
+        report = latest_report(ws) if latest_report is not None else None
+        if report:
+            return report
         path = app_dir(ws) / "churn_metrics.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
     @router.post("/segments/preview")
-    def segment_preview(principal: PrincipalDep, rule: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def segment_preview(principal: PrincipalDep, rule: JsonBody) -> dict[str, Any]:
         """How many endpoints a rule selects now, and a few of them."""
         from laketown.apps.engagement.audience import members
 
@@ -161,7 +172,7 @@ def api_router(eng: Engagement) -> APIRouter:
         return {"size": len(users), "sample": users[:10], "rule": rule}
 
     @router.post("/segments")
-    def segment_save(principal: PrincipalDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def segment_save(principal: PrincipalDep, body: JsonBody) -> dict[str, Any]:
         from laketown.apps.engagement.audience import AudienceError, _engine
 
         engine = _engine(ws)

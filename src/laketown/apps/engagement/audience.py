@@ -1,6 +1,7 @@
 """Who a campaign targets: every endpoint, a saved segment, or a rule, through the segment
 engine (``segments.SegmentEngine``). Until that module is there, attribute rules are evaluated
-here in plain Python (no events, no models) so campaigns work on their own."""
+here in plain Python (no events, no models) so campaigns work on their own; journeys' yes/no
+splits on attributes use the same per-user check."""
 
 from __future__ import annotations
 
@@ -23,17 +24,6 @@ def _engine(ws: Any) -> Any | None:
     return SegmentEngine(ws)
 
 
-def _events(ws: Any) -> pa.Table | None:
-    from laketown.apps.engagement.events import EVENTS_TABLE
-
-    return ws.table(EVENTS_TABLE).to_arrow() if ws.lake.exists(EVENTS_TABLE) else None
-
-
-def _scores(ws: Any) -> pa.Table | None:
-    name = "curated.engagement_churn_scores"
-    return ws.table(name).to_arrow() if ws.lake.exists(name) else None
-
-
 def members(ws: Any, segment: str | dict[str, Any] | None, endpoints: pa.Table) -> list[str]:
     """User ids of the audience: all endpoints (None), a saved segment (its name) or a rule."""
     if segment is None:
@@ -42,9 +32,11 @@ def members(ws: Any, segment: str | dict[str, Any] | None, endpoints: pa.Table) 
     if isinstance(segment, str):
         if engine is None:
             raise AudienceError(f"saved segment {segment!r} needs the segment engine (segments.py), which is not installed")
-        return [str(u) for u in engine.members(segment).column("user_id").to_pylist()]
+        known = set(endpoints.column("user_id").to_pylist())  # a saved segment may hold non-endpoints
+        return [u for u in map(str, engine.members(segment).column("user_id").to_pylist()) if u in known]
     if engine is not None:
-        return engine.evaluate(segment, endpoints, events=_events(ws), scores=_scores(ws)).column("user_id").to_pylist()
+        # events (raw.engagement_events) and model scores come from the lake by default
+        return [str(u) for u in engine.evaluate(segment, endpoints).column("user_id").to_pylist()]
     rows = endpoints.to_pylist()
     return [r["user_id"] for r in rows if matches(segment, r)]
 

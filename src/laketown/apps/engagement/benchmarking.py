@@ -65,7 +65,7 @@ def measure_trigger_latency(ws: Any, n_users: int) -> dict[str, Any]:
                 key = f"j:bench_trigger:{entered:.6f}:remind:{u['user_id']}"
                 mid = message_id_for(token_for(key))
                 with done:
-                    done.wait_for(lambda: mid in arrived, timeout=10)
+                    done.wait_for(lambda m=mid: m in arrived, timeout=10)
                 if mid in arrived:
                     latencies.append((arrived[mid] - t0) * 1000)
             out = {"n": n_users, "arrived": len(latencies), **_percentiles(latencies or [float("nan")])}

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from laketown.apps.engagement import audience
-from laketown.apps.engagement.sender import SendRequest, SendResult, Sender
+from laketown.apps.engagement.sender import Sender, SendRequest, SendResult
 from laketown.apps.engagement.store import now
 from laketown.errors import LaketownError
 
@@ -137,9 +137,10 @@ class Campaigns:
                         "next_run_at": r["next_run_at"], "spec": json.loads(r["spec"]), "outbox": counts})
         return out
 
-    def send(self, campaign_id: str, run: int | None = None) -> dict[str, Any]:
+    def send(self, campaign_id: str, run: int | None = None, on_progress: Any = None) -> dict[str, Any]:
         """Run the campaign once now (again for a recurring one); a re-run of the same run
-        number sends only what the earlier, interrupted attempt did not."""
+        number sends only what the earlier, interrupted attempt did not. ``on_progress(done,
+        total)`` is called after each chunk."""
         c, row = self.get(campaign_id)
         run = row["runs"] if run is None else run
         self.store.execute("UPDATE campaigns SET status='running', next_run_at=coalesce(next_run_at, ?) WHERE campaign_id=?",
@@ -155,7 +156,7 @@ class Campaigns:
                 continue
             requests.append(SendRequest(key=f"c:{c.campaign_id}:{run}:{uid}", user_id=uid, template=templates[group],
                                         channel=c.channel, campaign_id=c.campaign_id, variant=group))
-        results = self.sender.send_batch(requests)
+        results = self.sender.send_batch(requests, on_progress=on_progress)
         if c.schedule.type == "recurring":
             status, nxt = "scheduled", now() + float(c.schedule.every_s or 0)
         else:

@@ -50,8 +50,8 @@ class RateLimiter:
                 t = time.monotonic()
                 self.tokens = min(max(self.rate, 1.0), self.tokens + (t - self.last) * self.rate)
                 self.last = t
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= 1 - 1e-9:  # float sums of slices of a second fall short by ulps
+                    self.tokens = max(0.0, self.tokens - 1)
                     return
                 time.sleep((1 - self.tokens) / self.rate)
 
@@ -168,7 +168,7 @@ class WebhookChannel:
             "Content-Type": "application/json", "Idempotency-Key": key,
             "X-Laketown-Signature": "sha256=" + self.sign(body)})
         try:
-            with urllib.request.urlopen(req, timeout=self.settings.smtp_timeout_s) as resp:  # noqa: S310 - http(s) checked at import
+            with urllib.request.urlopen(req, timeout=self.settings.smtp_timeout_s) as resp:
                 resp.read()
         except urllib.error.HTTPError as exc:
             transient = exc.code == 429 or exc.code >= 500

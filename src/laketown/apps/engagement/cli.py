@@ -48,6 +48,16 @@ def _print(obj: Any) -> None:
     typer.echo(json.dumps(obj, default=str))
 
 
+def _send_with_progress(eng: Any, campaign_id: str) -> dict[str, Any]:
+    """A campaign run with a progress bar on stderr."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"campaign {campaign_id}", total=None)
+        return eng.campaigns.send(campaign_id, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+
+
 def _json_arg(value: str, what: str) -> Any:
     """JSON given inline or as a file path."""
     text = Path(value).read_text() if not value.lstrip().startswith(("{", "[")) and Path(value).is_file() else value
@@ -137,14 +147,14 @@ def campaign_create(
     c = eng.campaigns.create(_json_arg(spec, "campaign spec"))
     out: dict[str, Any] = {"created": c.campaign_id}
     if send and c.schedule.type == "immediate":
-        out["result"] = eng.campaigns.send(c.campaign_id)
+        out["result"] = _send_with_progress(eng, c.campaign_id)
     _print(out)
 
 
 @campaign_app.command("send")
 def campaign_send(campaign_id: str) -> None:
     """Run a campaign now."""
-    _print(_engagement().campaigns.send(campaign_id))
+    _print(_send_with_progress(_engagement(), campaign_id))
 
 
 @campaign_app.command("list")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ BASE_COLUMNS = ["user_id", "email", "webhook_url", "timezone", "opt_in", "unsubs
 LAKE_TABLE = "clean.engagement_endpoints"
 C360_TABLE = "curated.c360_segments"
 TRUE = {"1", "true", "yes", "y", "t", "on"}
+#: one plain address: no spaces, line breaks, lists or display names (they would reach SMTP headers)
+EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 
 
 class EndpointError(LaketownError):
@@ -78,8 +81,8 @@ class Endpoints:
                     raise EndpointError(f"endpoint without user_id: {dict(list(row.items())[:4])!r}; every row needs one")
                 uid = str(uid).strip()
                 email = (row.get("email") or None)
-                if email is not None and "@" not in str(email):
-                    raise EndpointError(f"user {uid!r}: email {email!r} is not an address (no '@')")
+                if email is not None and not EMAIL.match(str(email)):
+                    raise EndpointError(f"user {uid!r}: email {email!r} is not a plain address like name@example.com")
                 hook = row.get("webhook_url") or None
                 if hook is not None and not str(hook).startswith(("http://", "https://")):
                     raise EndpointError(f"user {uid!r}: webhook_url {hook!r} must start with http:// or https://")
@@ -131,6 +134,8 @@ class Endpoints:
             if uid is None:
                 continue
             r["user_id"] = str(uid)
+            if r.get("email") is not None and not EMAIL.match(str(r["email"])):
+                r["email"] = None  # another app's data: keep the customer, without the email channel
             if r.get("exported_at") is not None:
                 r["exported_at"] = r["exported_at"].isoformat()
             rows.append(r)

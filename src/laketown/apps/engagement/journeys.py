@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from laketown.apps.engagement import audience
 from laketown.apps.engagement.campaigns import ID, bucket
-from laketown.apps.engagement.sender import SendRequest, Sender
+from laketown.apps.engagement.sender import Sender, SendRequest
 from laketown.apps.engagement.store import now
 from laketown.errors import LaketownError
 
@@ -103,7 +103,7 @@ class Journeys:
     # -- definitions -----------------------------------------------------------------------
     def create(self, spec: dict[str, Any], replace: bool = False) -> Journey:
         j = parse(spec)
-        for sid, s in j.steps.items():
+        for s in j.steps.values():
             if s.type == "send":
                 self.sender.templates.get(s.template or "")
         if not replace and self.store.one("SELECT 1 FROM journeys WHERE journey_id=?", (j.journey_id,)):

@@ -21,13 +21,23 @@ from email.utils import formatdate
 from typing import Any
 
 from laketown.apps.engagement import policy
-from laketown.apps.engagement.channels import Delivery, EmailChannel, WebhookChannel, email_channel
+from laketown.apps.engagement.channels import (
+    Delivery,
+    EmailChannel,
+    WebhookChannel,
+    email_channel,
+)
 from laketown.apps.engagement.endpoints import Endpoints
 from laketown.apps.engagement.events import EventLog, event
 from laketown.apps.engagement.settings import EngagementSettings, load
 from laketown.apps.engagement.store import Store, now
 from laketown.apps.engagement.templates_store import (
-    TemplateError, Templates, fetch_recommendations, render, wants_recommendations)
+    TemplateError,
+    Templates,
+    fetch_recommendations,
+    render,
+    wants_recommendations,
+)
 from laketown.apps.engagement.tracking import Signer, load_key
 
 DOMAIN = "laketown.local"
@@ -74,7 +84,8 @@ class Sender:
         self.endpoints = Endpoints(self.store)
         self.templates = Templates(self.store)
         self.events = events or EventLog(ws)
-        self.signer = Signer(load_key(ws), self.settings.public_url)
+        server = ws.settings.server
+        self.signer = Signer(load_key(ws), self.settings.public_url or f"http://{server.host}:{server.port}")
         self._email: EmailChannel | None = None
         self.webhook = WebhookChannel(self.settings, self.signer.sign_body)
 
@@ -118,13 +129,16 @@ class Sender:
     def send(self, req: SendRequest) -> SendResult:
         return self.send_batch([req])[0]
 
-    def send_batch(self, requests: list[SendRequest], chunk: int = 100) -> list[SendResult]:
+    def send_batch(self, requests: list[SendRequest], chunk: int = 100,
+                   on_progress: Any = None) -> list[SendResult]:
         """Send many. Each chunk is recorded as ``sending`` in one transaction, sent, then
         recorded as sent/bounced in one more; the next chunk is rendered and recorded while
         the current one is on the wire."""
         if len(requests) <= chunk:
             results, ready = self._prepare(requests)
             results.update(self._finish(self._deliver(ready)))
+            if on_progress is not None:
+                on_progress(len(requests), len(requests))
             return [results[r.key] for r in requests]
         from concurrent.futures import ThreadPoolExecutor
 
@@ -136,9 +150,13 @@ class Sender:
                 results.update(early)
                 if pending is not None:
                     results.update(self._finish(pending.result()))
+                if on_progress is not None:
+                    on_progress(min(i, len(requests)), len(requests))
                 pending = pool.submit(self._deliver, ready)
             if pending is not None:
                 results.update(self._finish(pending.result()))
+            if on_progress is not None:
+                on_progress(len(requests), len(requests))
         return [results[r.key] for r in requests]
 
     def _prepare(self, requests: list[SendRequest]) -> tuple[dict[str, SendResult], list[tuple[SendRequest, Any, str]]]:

@@ -5,9 +5,9 @@ scheduled campaigns and messages held back by quiet hours."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
-import logging
 from typing import Any
 
 from laketown.apps.engagement.campaigns import Campaigns
@@ -38,6 +38,10 @@ class Engagement:
         self.campaigns = Campaigns(self.sender)
         self.journeys = Journeys(self.sender)
         self.signer = self.sender.signer
+        self._pending_events: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+        self.events.listeners.append(self._remember)
+        self._segments: Any = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock_fd: int | None = None
@@ -66,6 +70,34 @@ class Engagement:
         return event(user_id, "conversion", event_id=f"{row['message_id']}:conversion", campaign_id=row["campaign_id"],
                      journey_id=row["journey_id"], step_id=row["step_id"], message_id=row["message_id"],
                      conversion_event=event_type)
+
+    # -- segments kept up to date ----------------------------------------------------------
+    def _remember(self, events: list[dict[str, Any]]) -> None:
+        with self._pending_lock:
+            self._pending_events.extend(events)
+            del self._pending_events[:-100_000]  # a worker that never ticks must not grow without bound
+
+    def refresh_segments(self) -> dict[str, Any]:
+        """Re-check the saved dynamic segments for the users whose events arrived since the
+        last call (``SegmentEngine.apply_events``); {} without the segment engine."""
+        with self._pending_lock:
+            events, self._pending_events = self._pending_events, []
+        if not events:
+            return {}
+        if self._segments is None:
+            try:
+                from laketown.apps.engagement.segments import SegmentEngine
+            except ImportError:
+                return {}
+            self._segments = SegmentEngine(self.ws, endpoints=self.endpoints.to_arrow)
+        import datetime as dt
+
+        import pyarrow as pa
+
+        from laketown.apps.engagement.events import EVENTS_SCHEMA
+
+        rows = [{**e, "ts": dt.datetime.fromisoformat(e["ts"])} for e in events]
+        return self._segments.apply_events(pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA))
 
     # -- tracking --------------------------------------------------------------------------
     def _message(self, token: str) -> Any:
@@ -106,7 +138,8 @@ class Engagement:
         advanced = self.journeys.run_due()
         ran = len(self.campaigns.run_due())
         deferred = len(self.sender.dispatch_deferred())
-        return {"journey_users": advanced, "campaign_runs": ran, "deferred_sent": deferred}
+        changed = len(self.refresh_segments())
+        return {"journey_users": advanced, "campaign_runs": ran, "deferred_sent": deferred, "segments_changed": changed}
 
     def acquire_worker_lock(self) -> bool:
         """One worker per workspace (it alone settles interrupted sends)."""
@@ -128,7 +161,7 @@ class Engagement:
         stop = stop or self._stop
         recovered = self.sender.recover()
         deadline = None if max_seconds is None else now() + max_seconds
-        totals = {"journey_users": 0, "campaign_runs": 0, "deferred_sent": 0}
+        totals = {"journey_users": 0, "campaign_runs": 0, "deferred_sent": 0, "segments_changed": 0}
         while not stop.is_set():
             try:
                 got = self.tick()

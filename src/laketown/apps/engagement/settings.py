@@ -43,7 +43,7 @@ class EngagementSettings(BaseModel):
     quiet_end: str = ""
     default_timezone: str = "UTC"
     #: base URL of this server for tracking links, and of the recommendations API (when reachable)
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str | None = None  # default: http://<server.host>:<server.port> of the workspace
     recs_url: str | None = None
     recs_api_key_env: str | None = None
     #: how often the journey/campaign worker wakes up

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from laketown.apps.engagement.settings import app_dir
 from laketown.errors import LaketownError, MissingExtraError
@@ -86,7 +86,7 @@ class _Handler:
     def __init__(self, mailbox: Mailbox):
         self.mailbox = mailbox
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.mailbox.store(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 
@@ -113,7 +113,7 @@ class SmtpSink:
         self.controller = Controller(handler or _Handler(self.mailbox), hostname=host, port=self.port,
                                      ready_timeout=10, data_size_limit=10 << 20)
 
-    def start(self) -> SmtpSink:
+    def start(self) -> Self:
         try:
             self.controller.start()
         except OSError as exc:
@@ -133,7 +133,7 @@ class SmtpSink:
             except (OSError, ValueError):
                 pass
 
-    def __enter__(self) -> SmtpSink:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

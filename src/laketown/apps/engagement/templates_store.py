@@ -81,7 +81,8 @@ def context(template: dict[str, Any], endpoint: dict[str, Any], extra: dict[str,
 
 def render(template: dict[str, Any], endpoint: dict[str, Any], extra: dict[str, Any] | None = None) -> Rendered:
     """Render subject, HTML and text for one endpoint, in the sandbox."""
-    from jinja2.exceptions import SecurityError, TemplateError as JinjaError
+    from jinja2.exceptions import SecurityError
+    from jinja2.exceptions import TemplateError as JinjaError
 
     ctx = context(template, endpoint, extra)
     name = template.get("name", "?")
@@ -112,7 +113,7 @@ def fetch_recommendations(base_url: str | None, user_id: str, api_key: str | Non
     if api_key:
         req.add_header("Authorization", f"Bearer {api_key}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - configured http(s) URL
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             body = json.loads(resp.read())
     except (OSError, ValueError):
         return []

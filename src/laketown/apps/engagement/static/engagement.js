@@ -25,9 +25,7 @@ async function refreshCampaigns() {
   const names = ["campaign_id", "status", "runs", ...RATE_COLS];
   const rows = campaigns.map((c) => names.map((n) => (n in c ? c[n] : (byId[c.campaign_id] || {})[n] ?? null)));
   renderGrid($("eng-campaigns"), cols(names), rows, { emptyText: "No campaign yet: `laketown engagement campaign create`" });
-  const totals = kpis.reduce((a, k) => ({ sent: a.sent + k.sent, opened: a.opened + k.opened, clicked: a.clicked + k.clicked }),
-    { sent: 0, opened: 0, clicked: 0 });
-  return { campaigns: campaigns.length, ...totals };
+  return campaigns.length;
 }
 
 async function refreshJourneys() {
@@ -41,10 +39,12 @@ async function refreshJourneys() {
 
 async function refreshTime() {
   const rows = await apiCall("/api/engagement/kpis?by=hour");
+  const sum = (k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
   const names = ["hour", ...RATE_COLS];
   const data = rows.map((r) => names.map((n) => (n === "hour" ? String(r.hour).slice(0, 16) : r[n])));
   renderGrid($("eng-kpi-time"), cols(names), data, { emptyText: "No engagement event in the lake yet" });
   if (data.length) drawChart($("eng-kpi-chart"), cols(names), data, { x: 0, y: 1, kind: "bar" });
+  return { delivered: sum("delivered"), opened: sum("opened"), clicked: sum("clicked") };
 }
 
 async function refreshChurn() {
@@ -57,6 +57,12 @@ async function refreshChurn() {
     }
   };
   walk("", m);
+  for (const f of m.top_features || []) flat.push([`top feature: ${f.feature} (AUC drop)`, f.auc_drop]);
+  const bins = (m.calibration || {}).bins || [];
+  if (bins.length) {
+    drawChart($("eng-churn-calibration"), [{ name: "mean predicted", type: "double" }, { name: "observed churn rate", type: "double" }],
+      bins.map((b) => [b.mean_predicted, b.observed_rate]), { x: 0, y: 1, kind: "line" });
+  }
   $("eng-churn-title").textContent = flat.length ? "Churn model" : "Churn model: not trained yet (`laketown demo`)";
   renderGrid($("eng-churn"), [{ name: "metric", type: "string" }, { name: "value", type: "string" }], flat.map(([k, v]) => [k, String(v)]),
     { emptyText: "No churn training yet" });
@@ -123,13 +129,13 @@ function setupBuilder() {
 
 async function refresh() {
   try {
-    const [c, nJourneys] = await Promise.all([refreshCampaigns(), refreshJourneys()]);
+    const [nCampaigns, nJourneys] = await Promise.all([refreshCampaigns(), refreshJourneys()]);
     const endpoints = await apiCall("/api/engagement/endpoints?limit=1");
-    $("eng-cards").replaceChildren(cardNode("endpoints", endpoints.count), cardNode("campaigns", c.campaigns),
-      cardNode("journeys", nJourneys), cardNode("messages sent", c.sent),
-      cardNode("open rate", c.sent ? (100 * c.opened / c.sent).toFixed(1) + " %" : "-"),
-      cardNode("click-through", c.sent ? (100 * c.clicked / c.sent).toFixed(1) + " %" : "-"));
-    await refreshTime();
+    const t = await refreshTime();
+    $("eng-cards").replaceChildren(cardNode("endpoints", endpoints.count), cardNode("campaigns", nCampaigns),
+      cardNode("journeys", nJourneys), cardNode("messages delivered", t.delivered),
+      cardNode("open rate", t.delivered ? (100 * t.opened / t.delivered).toFixed(1) + " %" : "-"),
+      cardNode("click-through", t.delivered ? (100 * t.clicked / t.delivered).toFixed(1) + " %" : "-"));
     $("eng-error").hidden = true;
     $("eng-status").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
