@@ -51,9 +51,10 @@ def evaluate(
     folds: Annotated[int, typer.Option(help="Cross-validation folds on the training 80 % to pick the model.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the stratified 80/20 split.")] = 42,
 ) -> None:
-    """Train on a stratified 80 % split, test on the other 20 %: Laketown's model against a
-    logistic regression (one-hot categories, scaled numbers). Numbers and categories are found
-    by themselves. Prints ONE JSON object."""
+    """Laketown's churn model vs logistic regression on any file; prints ONE JSON object.
+
+    Both train on the same stratified 80 % split and are tested on the other 20 %; the baseline
+    has one-hot categories and scaled numbers. Numbers and categories are found by themselves."""
     from laketown.apps.engagement.churn_data import read_table_file
     from laketown.apps.engagement.churn_models import (
         binary_labels,
@@ -86,8 +87,9 @@ def evaluate(
 def train(
     folds: Annotated[int, typer.Option(help="Cross-validation folds on the training 80 % to pick the model.")] = 3,
 ) -> None:
-    """Train the churn model on IBM Telco (+ engagement features when events name its
-    customers), compare it with logistic regression, register it; prints the report."""
+    """Train, evaluate and register the churn model on IBM Telco; prints the report.
+
+    Engagement features are added when raw.engagement_events names Telco customers."""
     from laketown.apps.engagement.churn import train as run
 
     _print(run(_ws(), folds=folds))
