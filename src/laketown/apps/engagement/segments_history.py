@@ -10,6 +10,7 @@ once, by ``event_id``.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,7 @@ class EventHistory:
         self._table = SCHEMA.empty_table()
         self._pending = SCHEMA.empty_table()
         self._loaded = 0.0
+        self._lock = threading.Lock()
 
     def for_users(self, new: pa.Table, touched: pa.Array, needed: list[EventCount], now: datetime) -> pa.Table:
         """The touched users' events (lake and ``new``, each once) of the ``needed`` types."""
@@ -57,6 +59,11 @@ class EventHistory:
             return new
         days = [k.within_days for k in needed]
         key = (frozenset(k.event_type for k in needed), None if None in days else max(days))
+        with self._lock:  # the app's worker thread and a caller may share one engine
+            return self._merge(new, touched, key, now)
+
+    def _merge(self, new: pa.Table, touched: pa.Array, key: tuple[frozenset[str], float | None],
+               now: datetime) -> pa.Table:
         if key != self._key or time.monotonic() - self._loaded > self.ttl_s:
             self._reload(key, now)
         mine = self._table.filter(pc.is_in(self._table["user_id"], value_set=touched))
@@ -65,6 +72,8 @@ class EventHistory:
                                         pc.invert(pc.is_in(new["event_id"], value_set=known))))
         self._table = pa.concat_tables([self._table, fresh])
         self._pending = pa.concat_tables([self._pending, fresh])
+        if self._table["user_id"].num_chunks > 64:  # one small chunk per call adds up
+            self._table, self._pending = self._table.combine_chunks(), self._pending.combine_chunks()
         return pa.concat_tables([mine, fresh])
 
     def _reload(self, key: tuple[frozenset[str], float | None], now: datetime) -> None:
