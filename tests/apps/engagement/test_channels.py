@@ -142,3 +142,66 @@ def test_rate_limit_paces_sends_after_a_one_second_burst(monkeypatch):
     for _ in range(100):
         unlimited.acquire()
     assert clock["t"] - 100.0 == pytest.approx(1.5, abs=1e-6)
+
+
+@pytest.fixture
+def tls_relay(tmp_path):
+    """An aiosmtpd relay that requires STARTTLS (a self-signed certificate for 127.0.0.1) and
+    AUTH as mailer/s3cret."""
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        ok = auth_data.login == b"mailer" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+    relay = SmtpSink(tmp_path / "relay", tls_context=ctx, require_starttls=True, authenticator=authenticator,
+                     auth_required=True).start()
+    yield relay, cert, logins
+    relay.stop()
+
+
+def test_relay_with_starttls_and_auth(ws, tls_relay, monkeypatch):
+    from laketown.apps.engagement.channels import ChannelError
+
+    relay, cert, logins = tls_relay
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+    conf = {"smtp_mode": "relay", "smtp_port": relay.port, "smtp_starttls": True, "smtp_ca_file": str(cert),
+            "smtp_username": "mailer", "smtp_password_env": "TEST_SMTP_PASSWORD", **FAST}
+    eng = Engagement(ws, **conf)
+    try:
+        eng.endpoints.upsert([{"user_id": "a", "email": "a@example.org"}, {"user_id": "b", "email": "b@example.org"}])
+        eng.templates.save("t", "Over TLS", "<p>hi</p>")
+        eng.campaigns.create({"campaign_id": "tls", "template": "t"})
+        assert eng.campaigns.send("tls")["delivered"] == 2
+        assert sorted(str(m["To"]) for m in relay.mailbox.messages()) == ["a@example.org", "b@example.org"]
+        assert logins == [b"mailer"]  # one connection, reused
+    finally:
+        eng.close()
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+    eng = Engagement(ws, **conf)
+    try:
+        eng.campaigns.create({"campaign_id": "tls2", "template": "t"})
+        with pytest.raises(ChannelError, match="refused the login of 'mailer'"):
+            eng.campaigns.send("tls2")
+        assert eng.store.one("SELECT count(*) AS n FROM outbox WHERE campaign_id='tls2'")["n"] == 0
+    finally:
+        eng.close()
+    eng = Engagement(ws, **{**conf, "smtp_ca_file": None})  # the self-signed certificate is not trusted
+    try:
+        eng.campaigns.create({"campaign_id": "tls3", "template": "t"})
+        with pytest.raises(ChannelError, match="TLS with SMTP relay .* failed"):
+            eng.campaigns.send("tls3")
+    finally:
+        eng.close()

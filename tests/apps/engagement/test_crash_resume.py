@@ -19,7 +19,7 @@ from tests.apps.engagement.conftest import FAST, people
 WELCOME = {
     "journey_id": "welcome", "trigger": "signup", "start": "hello",
     "steps": {"hello": {"type": "send", "template": "hello", "next": "wait"},
-              "wait": {"type": "wait", "seconds": 0.5, "next": "tips"},
+              "wait": {"type": "wait", "seconds": 0.2, "next": "tips"},
               "tips": {"type": "send", "template": "tips", "next": "end"},
               "end": {"type": "exit"}},
 }
@@ -34,7 +34,7 @@ def _worker(ws_path: Path, pause: float) -> subprocess.Popen:
 
 @pytest.mark.timeout(90)
 def test_journey_worker_killed_mid_flow_resumes_without_double_send(ws, sink):
-    n = 12
+    n = 8
     eng = Engagement(ws, **FAST)
     eng.endpoints.upsert(people(n))
     eng.templates.save("hello", "Welcome {{ given_name }}", "<p>hi</p>")
@@ -45,7 +45,7 @@ def test_journey_worker_killed_mid_flow_resumes_without_double_send(ws, sink):
     eng.close()
 
     # a slow worker (it pauses after each send, before recording it) killed right after a send
-    first = _worker(ws.path, pause=0.5)
+    first = _worker(ws.path, pause=0.3)
     try:
         assert sink.mailbox.wait_for(4, 30) >= 4, first.stderr.read().decode() if first.poll() is not None else "slow"
         os.kill(first.pid, signal.SIGKILL)

@@ -98,17 +98,51 @@ class EmailChannel:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         conn = smtplib.SMTP(self.host, self.port, timeout=s.smtp_timeout_s)
-        if s.smtp_starttls:
-            import ssl
+        try:
+            if s.smtp_starttls:
+                import ssl
 
-            conn.starttls(context=ssl.create_default_context())
-        if s.smtp_username:
-            password = s.smtp_password()
-            if password is None:
-                raise ChannelError(f"smtp_username is set but the variable {s.smtp_password_env!r} that should "
-                                   "hold the password is empty; export it or set smtp_password_env")
-            conn.login(s.smtp_username, password)
+                conn.starttls(context=ssl.create_default_context(cafile=s.smtp_ca_file))
+            if s.smtp_username:
+                password = s.smtp_password()
+                if password is None:
+                    raise ChannelError(f"smtp_username is set but the variable {s.smtp_password_env!r} that should "
+                                       "hold the password is empty; export it or set smtp_password_env")
+                conn.ehlo_or_helo_if_needed()
+                if "PLAIN" in conn.esmtp_features.get("auth", "").upper().split():
+                    # one mechanism, one answer: login() would go on to LOGIN after a refusal
+                    conn.user, conn.password = s.smtp_username, password
+                    conn.auth("PLAIN", conn.auth_plain)
+                else:
+                    conn.login(s.smtp_username, password)
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    def check(self) -> None:
+        """Open the connection now; a relay that refuses our TLS or credentials is a
+        :class:`ChannelError` before any message is recorded (an unreachable server is not:
+        each message retries and bounces on its own)."""
+        import ssl
+
+        with self.lock:
+            if self.conn is not None:
+                return
+            try:
+                self.conn = self._connect()
+            except smtplib.SMTPAuthenticationError as exc:
+                raise ChannelError(f"SMTP relay {self.host}:{self.port} refused the login of "
+                                   f"{self.settings.smtp_username!r} ({exc.smtp_code}); check the user and "
+                                   f"the password in ${self.settings.smtp_password_env}") from None
+            except smtplib.SMTPNotSupportedError as exc:
+                raise ChannelError(f"SMTP relay {self.host}:{self.port}: {exc}; set smtp_starttls "
+                                   "(most relays allow AUTH only after STARTTLS)") from None
+            except ssl.SSLError as exc:
+                raise ChannelError(f"TLS with SMTP relay {self.host}:{self.port} failed: {exc.reason or exc}; "
+                                   "for a private CA set smtp_ca_file") from None
+            except (smtplib.SMTPException, OSError):
+                pass
 
     def _send_once(self, msg: Message) -> None:
         try:

@@ -161,6 +161,8 @@ class Sender:
 
     def _prepare(self, requests: list[SendRequest]) -> tuple[dict[str, SendResult], list[tuple[SendRequest, Any, str]]]:
         """Policies, rendering and the durable ``sending`` records of one chunk."""
+        if any(r.channel == "email" for r in requests):
+            self.email.check()  # a misconfigured relay fails here, before anything is recorded
         results: dict[str, SendResult] = {}
         ready: list[tuple[SendRequest, Any, str]] = []
         t = now()

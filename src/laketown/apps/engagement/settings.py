@@ -25,6 +25,7 @@ class EngagementSettings(BaseModel):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 0  # 0 with the sink: the port the running sink wrote to its state file
     smtp_starttls: bool = False
+    smtp_ca_file: str | None = None  # CA bundle that signs a private relay's certificate
     smtp_username: str | None = None
     smtp_password_env: str | None = None  # the *name* of the env variable holding the password
     smtp_timeout_s: float = 10.0

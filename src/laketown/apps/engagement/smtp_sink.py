@@ -99,10 +99,11 @@ def free_port() -> int:
 
 class SmtpSink:
     """A running sink (aiosmtpd ``Controller`` in a thread). ``handler`` replaces the storing
-    handler (tests answer 4xx/5xx with their own)."""
+    handler (tests answer 4xx/5xx with their own); ``smtp_options`` go to aiosmtpd's ``SMTP``
+    (``tls_context``, ``require_starttls``, ``authenticator``, ``auth_required``)."""
 
     def __init__(self, folder: str | Path, port: int = 0, host: str = "127.0.0.1", handler: Any = None,
-                 state_file: Path | None = None):
+                 state_file: Path | None = None, **smtp_options: Any):
         try:
             from aiosmtpd.controller import Controller
         except ImportError as exc:
@@ -111,7 +112,7 @@ class SmtpSink:
         self.host, self.port = host, port or free_port()
         self.state_file = state_file
         self.controller = Controller(handler or _Handler(self.mailbox), hostname=host, port=self.port,
-                                     ready_timeout=10, data_size_limit=10 << 20)
+                                     ready_timeout=10, data_size_limit=10 << 20, **smtp_options)
 
     def start(self) -> Self:
         try:
