@@ -49,6 +49,14 @@ APPS: list[AppSpec] = [
         mount="laketown.apps.customer360.console:mount",
         sinks="laketown.apps.customer360.console:SINKS",
     ),
+    AppSpec(
+        "engagement", "Customer engagement",
+        cli="laketown.apps.engagement.cli:app",
+        demo="laketown.apps.engagement.pipeline:demo_step",
+        mount="laketown.apps.engagement.console:mount",
+        sinks="laketown.apps.engagement.events:SINKS",
+        live="laketown.apps.engagement.live:live_engagement",
+    ),
 ]
 
 
