@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# Arrow's joins and group-bys (Acero) print a warning for every input buffer that is not 64-byte
+# aligned, which buffers decoded from stream records often are; copy those buffers instead.
+os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
 __version__ = "0.1.0"
 
