@@ -81,8 +81,10 @@ class IotFlow:
             secrets.update(self.registry.register_many(ids, thing_type="machine", thing_group=line))
         self.broker: Broker = open_broker(broker_kind, self.registry, self.root / f"broker-{broker_kind}",
                                           **(broker_options or {})).start()
+        # a persistent session: the broker queues device messages while ingest reconnects
         self.ingest = Ingest(ws.streams, self.broker.host, self.broker.port, self.broker.service_credentials,
-                             rules=DEFAULT_RULES).start()
+                             rules=DEFAULT_RULES, state_path=str(self.root / "ingest-seq.json"),
+                             clean_session=False).start()
         if not self.ingest.wait_ready():
             raise TimeoutError(f"ingest could not subscribe on the {broker_kind} broker")
         self.agents = {
@@ -100,14 +102,16 @@ class IotFlow:
     # -- devices -----------------------------------------------------------------------------
     def publish(self, readings: pa.Table, extra: dict[str, Any] | None = None) -> int:
         """Hand each device's readings to its edge agent."""
-        df = pd.DataFrame(payloads(readings))
-        if extra:
-            df = df.assign(**extra)
-        n = 0
-        for dev, g in df.groupby("device_id", sort=False):
-            recs = g.drop(columns=["device_id"]).to_dict("records")
-            recs = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in recs]
-            n += self.agents[str(dev)].submit(recs)
+        by_device: dict[str, list[dict[str, Any]]] = {}
+        for rec in payloads(readings):
+            dev = rec.pop("device_id")
+            for k, v in rec.items():
+                if isinstance(v, float) and math.isnan(v):
+                    rec[k] = None
+            if extra:
+                rec.update(extra)
+            by_device.setdefault(str(dev), []).append(rec)
+        n = sum(self.agents[dev].submit(recs) for dev, recs in by_device.items())
         self.submitted += n
         return n
 
