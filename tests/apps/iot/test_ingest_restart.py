@@ -94,7 +94,7 @@ def test_records_produced_after_the_last_checkpoint_count_after_a_kill(tmp_path)
     try:
         ing = _ingest(ws, state)
         assert ing.seq.replayed == 20  # read back from the stream, after the checkpoint's offsets
-        assert ing.process(_msgs("d1", range(0, 70))) == 20
+        assert ing.process(_msgs("d1", range(70))) == 20
         assert ing.stats.duplicates == 50
         ing.close()
         seqs = _stream_seqs(ws)
