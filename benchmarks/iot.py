@@ -312,7 +312,7 @@ def rul_cmapss(cache: Path) -> dict[str, Any]:
 def models(q: bool, workspace: str) -> dict[str, dict[str, Any]]:
     """Anomaly and RUL evaluations (no I/O besides the C-MAPSS archive)."""
     out = {"anomaly": anomaly(100 if q else 300, 600 if q else 1200),
-           "rul-simulated": rul_simulated(50 if q else 200, 600 if q else 1200),
+           "rul-simulated": rul_simulated(30 if q else 200, 500 if q else 1200),
            "rul-simulated-1m-windows": rul_windows(50 if q else 200, 600 if q else 1200)}
     try:
         out["rul-cmapss-fd001"] = rul_cmapss(Path(workspace) / "cache")
