@@ -53,3 +53,16 @@ def test_secrets_are_not_printed():
     s = load_settings(environ={"LAKETOWN__STORAGE__S3_SECRET_ACCESS_KEY": "hunter2"})
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
     assert s.storage.s3_secret_access_key.get_secret_value() == "hunter2"
+
+
+def test_iot_section_takes_the_broker_from_file_and_env(tmp_path):
+    assert load_settings(environ={}).iot.broker == "amqtt"
+    cfg = tmp_path / "laketown.toml"
+    cfg.write_text('[iot]\nbroker = "mosquitto"\n')
+    assert load_settings(config_file=cfg, environ={}).iot.broker == "mosquitto"
+    assert load_settings(environ={"LAKETOWN__IOT__BROKER": "mosquitto"}).iot.broker == "mosquitto"
+    with pytest.raises(ConfigError, match=r"iot.broker.*rabbit"):
+        load_settings(environ={"LAKETOWN__IOT__BROKER": "rabbit"})
+    cfg.write_text('[iot]\nbrokr = "amqtt"\n')
+    with pytest.raises(ConfigError, match=r"unknown setting 'iot.brokr'; allowed here: broker"):
+        load_settings(config_file=cfg, environ={})

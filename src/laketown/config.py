@@ -76,6 +76,13 @@ class StreamSettings(_Section):
     fsync_every: int = Field(1000, ge=0)  # embedded: fsync after this many records (0: every batch)
 
 
+class IotSettings(_Section):
+    """The IoT app: which MQTT broker carries device traffic (``amqtt`` in-process, or the
+    ``mosquitto`` Debian package as a child process; the same code path for both)."""
+
+    broker: Literal["amqtt", "mosquitto"] = "amqtt"
+
+
 class Settings(_Section):
     workspace: Path = Path("./laketown-data")
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
@@ -83,6 +90,7 @@ class Settings(_Section):
     sql: SqlSettings = Field(default_factory=SqlSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
+    iot: IotSettings = Field(default_factory=IotSettings)
 
     @property
     def catalog_uri(self) -> str:

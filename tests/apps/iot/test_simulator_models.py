@@ -44,9 +44,12 @@ def _sim_csv(tmp_path):
     return path
 
 
-def test_evaluate_anomaly_prints_one_summary_that_beats_the_baseline(tmp_path):
+@pytest.mark.parametrize("counter", [["--counter", "cycle"], []], ids=["with-usage-counter", "renewal-detected"])
+def test_evaluate_anomaly_prints_one_summary_that_beats_the_baseline(tmp_path, counter):
+    # without the usage counter, machine renewals (every sensor back to its early level) must
+    # not be taken for anomalies either
     res = CliRunner().invoke(app, ["evaluate-anomaly", "--data", str(_sim_csv(tmp_path)), "--time", "ts",
-                                   "--label", "anomaly", "--key", "device_id", "--counter", "cycle",
+                                   "--label", "anomaly", "--key", "device_id", *counter,
                                    "--settings", "setting1,setting2,setting3"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output.strip().splitlines()[-1])

@@ -224,13 +224,18 @@ class MosquittoBroker(Broker):
     """The ``mosquitto`` binary (Debian package) started from a generated configuration: a
     listener on ``host:port``, no anonymous access, a password file with the registry's hashes
     (mosquitto's own format) and an ACL file. ``count_denied`` turns on debug logging, which is
-    where mosquitto reports refused publishes (costly at high rates; off in benchmarks)."""
+    where mosquitto reports refused publishes (costly at high rates; off in benchmarks).
+    ``persistence`` keeps sessions (the ingest service's subscription and the QoS 1 messages
+    queued for it) in ``<workdir>/mosquitto.db`` across a restart of the broker, so that what
+    devices publish after a restart, before ingest has reconnected, is not lost."""
 
     kind = "mosquitto"
 
-    def __init__(self, *args: Any, count_denied: bool = True, binary: str | None = None, **kw: Any):
+    def __init__(self, *args: Any, count_denied: bool = True, binary: str | None = None, persistence: bool = True,
+                 **kw: Any):
         super().__init__(*args, **kw)
         self.count_denied = count_denied
+        self.persistence = persistence
         self.binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(self.binary).exists():
             raise ConfigError(
@@ -258,7 +263,8 @@ class MosquittoBroker(Broker):
             f"user {getpass.getuser()}",  # run as root, mosquitto would switch to `mosquitto` and lose the files
             f"password_file {self.workdir / 'passwd'}",
             f"acl_file {self.workdir / 'acl'}",
-            "persistence false",
+            *(["persistence true", f"persistence_location {self.workdir}/", "autosave_interval 60"]
+              if self.persistence else ["persistence false"]),
             "set_tcp_nodelay true",
             "max_queued_messages 1000000",
             "max_inflight_messages 1000",
@@ -321,6 +327,7 @@ def open_broker(kind: str, registry: DeviceRegistry, workdir: str | Path, **kw: 
     """A broker of ``kind`` (``amqtt`` or ``mosquitto``), not started yet."""
     if kind == "amqtt":
         kw.pop("count_denied", None)
+        kw.pop("persistence", None)
         return AmqttBroker(registry, workdir, **kw)
     if kind == "mosquitto":
         return MosquittoBroker(registry, workdir, **kw)
@@ -328,5 +335,10 @@ def open_broker(kind: str, registry: DeviceRegistry, workdir: str | Path, **kw: 
 
 
 def broker_kind(ws: Any = None) -> str:
-    """The configured broker: ``LAKETOWN__IOT__BROKER`` (default ``amqtt``)."""
-    return os.environ.get("LAKETOWN__IOT__BROKER", "amqtt")
+    """The configured broker: ``[iot] broker`` of the workspace's settings (``laketown.toml``,
+    or ``LAKETOWN__IOT__BROKER`` through the settings loader); ``amqtt`` by default."""
+    if ws is None:
+        from laketown.config import load_settings
+
+        return load_settings().iot.broker
+    return ws.settings.iot.broker

@@ -39,7 +39,8 @@ def _read(path: Path) -> Any:
 def simulate(
     machines: Annotated[int, typer.Option(help="Devices in the fleet.")] = 12,
     ticks: Annotated[int, typer.Option(help="Readings per device (simulated seconds).")] = 600,
-    broker: Annotated[str, typer.Option(help="amqtt (in-process) or mosquitto.")] = "amqtt",
+    broker: Annotated[str | None, typer.Option(
+        help="amqtt (in-process) or mosquitto; default: the [iot] broker setting (amqtt).")] = None,
     seed: Annotated[int, typer.Option(help="Fleet seed.")] = 7,
     live: Annotated[float, typer.Option(help="Then keep streaming for this many wall seconds at --speedup.")] = 0.0,
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second when live.")] = 10.0,

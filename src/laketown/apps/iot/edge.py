@@ -67,6 +67,8 @@ class EdgeAgent:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.buffer_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # a commit survives the process being killed; only a power cut may lose the newest ones
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS buffer (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         self.stats.dropped = self._counter("dropped")

@@ -19,7 +19,7 @@ from laketown.apps.iot.alerts import AlertManager, stream_sink, table_sink, webh
 from laketown.apps.iot.assets import ASSETS_TABLE, AssetTree, fleet_tree
 from laketown.apps.iot.broker import Broker, open_broker
 from laketown.apps.iot.edge import EdgeAgent
-from laketown.apps.iot.inference import Inference, life_units
+from laketown.apps.iot.inference import RUL_TIME, RUL_WINDOW, Inference, life_units, rul_feature_columns
 from laketown.apps.iot.ingest import Ingest
 from laketown.apps.iot.models import AnomalyDetector, RulModel, register
 from laketown.apps.iot.registry import DeviceRegistry
@@ -27,6 +27,7 @@ from laketown.apps.iot.rules import Rule
 from laketown.apps.iot.simulator import SENSORS, SETTINGS, Fleet, payloads
 from laketown.streams.delivery import processor_table_writer
 from laketown.streams.processor import Runner
+from laketown.streams.processor.windows import parse_duration
 
 TRAINING_TABLE = "curated.iot_training"
 DEFAULT_RULES = [Rule("hot", "SELECT device_id, ts, temp FROM 'devices/+/telemetry' WHERE temp > 85", "iot_hot")]
@@ -45,13 +46,19 @@ def train_models(ws: Any, history: pa.Table | None = None) -> tuple[AnomalyDetec
     df = ws.table(TRAINING_TABLE).to_arrow().to_pandas().sort_values(["device_id", "ts"]).reset_index(drop=True)
     t0 = time.perf_counter()
     det = AnomalyDetector(list(SENSORS), list(SETTINGS), counter="cycle").fit(df, key="device_id", time="ts")
-    df["unit"] = life_units(df)
-    features = df.drop(columns=["anomaly", "anomaly_sensor", "device_id", "ts"])
-    rul = RulModel([*SETTINGS, *SENSORS], "unit", "cycle").fit(features, "rul")
+    rul = train_rul_on_windows(df)
     metrics = {"rows": len(df), "train_s": round(time.perf_counter() - t0, 2)}
     register(ws, "iot-anomaly", det, metrics)
     register(ws, "iot-rul", rul, metrics)
     return det, rul, metrics
+
+
+def train_rul_on_windows(readings: pd.DataFrame) -> RulModel:
+    """The RUL model scores the 1-minute window results: train it on the same windows of the
+    labelled history (one row per device and minute, target = RUL at the window's end)."""
+    w = processing.windows_of(readings, parse_duration(RUL_WINDOW, "RUL window"))
+    w["unit"] = life_units(w, RUL_TIME)
+    return RulModel(rul_feature_columns(), "unit", RUL_TIME).fit(w, "rul")
 
 
 class IotFlow:
@@ -74,8 +81,10 @@ class IotFlow:
             secrets.update(self.registry.register_many(ids, thing_type="machine", thing_group=line))
         self.broker: Broker = open_broker(broker_kind, self.registry, self.root / f"broker-{broker_kind}",
                                           **(broker_options or {})).start()
+        # a persistent session: the broker queues device messages while ingest reconnects
         self.ingest = Ingest(ws.streams, self.broker.host, self.broker.port, self.broker.service_credentials,
-                             rules=DEFAULT_RULES).start()
+                             rules=DEFAULT_RULES, state_path=str(self.root / "ingest-seq.json"),
+                             clean_session=False).start()
         if not self.ingest.wait_ready():
             raise TimeoutError(f"ingest could not subscribe on the {broker_kind} broker")
         self.agents = {
@@ -93,14 +102,16 @@ class IotFlow:
     # -- devices -----------------------------------------------------------------------------
     def publish(self, readings: pa.Table, extra: dict[str, Any] | None = None) -> int:
         """Hand each device's readings to its edge agent."""
-        df = pd.DataFrame(payloads(readings))
-        if extra:
-            df = df.assign(**extra)
-        n = 0
-        for dev, g in df.groupby("device_id", sort=False):
-            recs = g.drop(columns=["device_id"]).to_dict("records")
-            recs = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in recs]
-            n += self.agents[str(dev)].submit(recs)
+        by_device: dict[str, list[dict[str, Any]]] = {}
+        for rec in payloads(readings):
+            dev = rec.pop("device_id")
+            for k, v in rec.items():
+                if isinstance(v, float) and math.isnan(v):
+                    rec[k] = None
+            if extra:
+                rec.update(extra)
+            by_device.setdefault(str(dev), []).append(rec)
+        n = sum(self.agents[dev].submit(recs) for dev, recs in by_device.items())
         self.submitted += n
         return n
 
@@ -136,11 +147,25 @@ class IotFlow:
         self.inference = Inference(self.ws, detector, rul, self.alerts)
 
     def jobs(self, windows: tuple[str, ...] = ("1m", "5m")) -> list[Any]:
-        out = [processing.window_job(self.ws, w, on_results=self.window_results.append if w == windows[0] else None)
+        out = [processing.window_job(self.ws, w, on_results=self._window_callback(w, first=w == windows[0]))
                for w in windows]
         if self.inference is not None:
             out.append(self.inference.job())
         return out
+
+    def _window_callback(self, size: str, first: bool) -> Any:
+        """Window results go to the live charts (first window size) and to the RUL model."""
+        rul = self.inference.on_windows if self.inference is not None and size == RUL_WINDOW else None
+        if not first and rul is None:
+            return None
+
+        def deliver(results: pa.Table) -> None:
+            if first:
+                self.window_results.append(results)
+            if rul is not None:
+                rul(results)
+
+        return deliver
 
     def process_until_idle(self, windows: tuple[str, ...] = ("1m", "5m")) -> dict[str, Any]:
         """Run the delivery sink and every job over what the streams hold, then stop (bounded input)."""

@@ -1,9 +1,12 @@
-"""Micro-batch inference on the telemetry stream: anomaly scores, RUL, alerts, fleet status.
+"""Micro-batch inference: anomaly scores on the telemetry stream, RUL on window results,
+alerts, fleet status.
 
 :class:`Inference` is the callback of the ``iot-inference`` processor job: each delivered
-batch of decoded records is scored by the anomaly detector (stateful per device) and the RUL
-model (rolling features over each device's recent readings), turned into alert observations
-for the :class:`~laketown.apps.iot.alerts.AlertManager`, and summarized per device into
+batch of decoded readings is scored by the anomaly detector (stateful per device). Its
+:meth:`Inference.on_windows` is a callback of the 1-minute window job: each delivery of window
+results (one row per device and window) is scored by the RUL model, whose rolling features run
+over each device's recent windows. Both turn into alert observations for the
+:class:`~laketown.apps.iot.alerts.AlertManager` and into the per-device summary in
 ``<workspace>/iot/fleet_status.json`` for the console.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,13 +28,21 @@ from laketown.apps.iot.ingest import TELEMETRY_STREAM
 from laketown.apps.iot.models import AnomalyDetector, RulModel
 from laketown.streams.processor import Job
 
-TAIL = 25  # readings per device kept for the RUL model's rolling features
+TAIL = 25  # windows per device kept for the RUL model's rolling features
 LOW_RUL = (60.0, 25.0)  # warning, critical (cycles)
+RUL_WINDOW = "1m"  # the window job whose results the RUL model scores
+RUL_TIME = "cycle_last"  # the usage counter at the window's end
 
 
-def life_units(df: pd.DataFrame) -> pd.Series:
-    """``device|n``: a device's n-th life (its usage counter ``cycle`` going down = renewed)."""
-    renew = df.groupby("device_id", sort=False)["cycle"].diff().lt(0)
+def rul_feature_columns() -> list[str]:
+    from laketown.apps.iot.simulator import SENSORS
+
+    return [f"{s}_mean" for s in SENSORS]
+
+
+def life_units(df: pd.DataFrame, counter: str = "cycle") -> pd.Series:
+    """``device|n``: a device's n-th life (its usage counter going down = renewed)."""
+    renew = df.groupby("device_id", sort=False)[counter].diff().lt(0)
     n = renew.groupby(df["device_id"], sort=False).cumsum()
     return df["device_id"].astype(str) + "|" + n.astype(str)
 
@@ -47,7 +59,9 @@ class Inference:
         self.tail: pd.DataFrame | None = None
         self.status: dict[str, dict[str, Any]] = {}
         self.batches = 0
+        self.window_batches = 0
         self.alert_latency_ms: list[float] = []
+        self._lock = threading.Lock()  # the two callbacks run on two job threads
 
     def job(self) -> Job:
         from laketown.apps.iot.simulator import SENSORS, SETTINGS
@@ -63,11 +77,10 @@ class Inference:
         cols = [c for c in batch.column_names if not c.startswith("__")]
         df = batch.select(cols).to_pandas().sort_values(["device_id", "ts"], kind="stable").reset_index(drop=True)
         scores = self.detector.score(df, "device_id")
-        rul = self._rul(df)
         now_ms = int(time.time() * 1000)
         obs: list[Observation] = []
         df = df.assign(score=scores["score"].to_numpy(), anomaly=scores["anomaly"].to_numpy(),
-                       kind=scores["kind"].to_numpy(), sensor=scores["sensor"].to_numpy(), rul_pred=rul)
+                       kind=scores["kind"].to_numpy(), sensor=scores["sensor"].to_numpy())
         for dev, g in df.groupby("device_id", sort=False):
             flagged = g[g["anomaly"]]
             last = g.iloc[-1]
@@ -81,31 +94,49 @@ class Inference:
                     self.alert_latency_ms.append(now_ms - float(flagged["sent_ms"].min()))
             else:
                 obs.append(Observation(str(dev), "anomaly", False, ts))
-            r = float(last["rul_pred"]) if not np.isnan(last["rul_pred"]) else None
-            if r is not None:
-                sev = "critical" if r < LOW_RUL[1] else "warning"
-                obs.append(Observation(str(dev), "low_rul", r < LOW_RUL[0], ts, sev, r,
-                                       f"predicted RUL {r:.0f} cycles"))
-            self.status[str(dev)] = {
-                "device_id": str(dev), "last_ts": ts, "rul": None if r is None else round(r, 1),
-                "anomalies": len(flagged) + int(self.status.get(str(dev), {}).get("anomalies", 0)),
-                "temp": None if pd.isna(last.get("temp")) else round(float(last["temp"]), 2),
-            }
-        self.alerts.observe(obs)
-        self.batches += 1
-        self._write_status()
+            with self._lock:
+                st = self.status.setdefault(str(dev), {"device_id": str(dev), "rul": None, "anomalies": 0})
+                st.update(last_ts=ts, anomalies=len(flagged) + int(st.get("anomalies", 0)),
+                          temp=None if pd.isna(last.get("temp")) else round(float(last["temp"]), 2))
+        with self._lock:
+            self.alerts.observe(obs)
+            self.batches += 1
+            self._write_status()
 
-    def _rul(self, df: pd.DataFrame) -> np.ndarray:
-        if self.rul is None or "cycle" not in df:
-            return np.full(len(df), np.nan)
-        df = df.assign(__new=True)
-        both = df if self.tail is None else pd.concat([self.tail.assign(__new=False), df], ignore_index=True)
-        both = both.sort_values(["device_id", "ts"], kind="stable").reset_index(drop=True)
-        both["unit"] = life_units(both)
+    def on_windows(self, results: pa.Table) -> None:
+        """RUL for each device from its newest window results (the window job's callback)."""
+        if self.rul is None or not results.num_rows or RUL_TIME not in results.column_names:
+            return
+        cols = ["device_id", "window_end", RUL_TIME, *rul_feature_columns()]
+        df = results.select([c for c in cols if c in results.column_names]).to_pandas()
+        df["window_end"] = pd.to_datetime(df["window_end"], utc=True).astype("int64") // 1_000_000
+        pred = self._rul(df)
+        obs: list[Observation] = []
+        with self._lock:
+            for dev, r in pred.items():
+                sev = "critical" if r < LOW_RUL[1] else "warning"
+                obs.append(Observation(str(dev), "low_rul", r < LOW_RUL[0], int(df["window_end"].max()), sev, r,
+                                       f"predicted RUL {r:.0f} cycles"))
+                st = self.status.setdefault(str(dev), {"device_id": str(dev), "anomalies": 0, "temp": None,
+                                                       "last_ts": None})
+                st["rul"] = round(float(r), 1)
+            self.alerts.observe(obs)
+            self.window_batches += 1
+            self._write_status()
+
+    def _rul(self, df: pd.DataFrame) -> dict[str, float]:
+        """The prediction at each device's newest window; an updated window (late readings)
+        replaces the earlier result of the same window."""
+        both = df if self.tail is None else pd.concat([self.tail, df], ignore_index=True)
+        both = (both.drop_duplicates(["device_id", "window_end"], keep="last")
+                .sort_values(["device_id", "window_end"], kind="stable").reset_index(drop=True))
+        both["unit"] = life_units(both, RUL_TIME)
         pred = self.rul.predict(both)
-        self.tail = both.groupby("device_id", sort=False).tail(TAIL).drop(columns=["__new", "unit"])
-        # df is sorted like both and its rows come after the tail's, so the new rows line up
-        return pred[both["__new"].to_numpy(dtype=bool)]
+        self.tail = both.groupby("device_id", sort=False).tail(TAIL).drop(columns=["unit"])
+        last = both.groupby("device_id", sort=False).tail(1).index
+        fresh = set(df["device_id"].astype(str))
+        return {str(both.at[i, "device_id"]): float(pred[i]) for i in last
+                if str(both.at[i, "device_id"]) in fresh and not np.isnan(pred[i])}
 
     def _write_status(self) -> None:
         open_by_dev: dict[str, str] = {}

@@ -7,6 +7,11 @@ drift), when it repeats the previous reading exactly (a stuck sensor: real readi
 noise), or when it is missing (dropout). Settings effects and noise levels are learned from
 lake data (:meth:`AnomalyDetector.fit`); flagged readings do not move the level. Scoring is
 vectorized across devices: a micro-batch is processed in rounds, one reading per device each.
+A renewed machine (maintenance, replacement) jumps back to its early levels on most sensors
+at once, where an injected fault touches one: a reading in which at least half of the sensors
+are far from the level, each in the direction of the device's first level (and that far from
+it), starts a new level instead of being flagged. A usage counter (``counter``, e.g. cycles)
+going down marks a renewal too, when the data has one.
 
 :class:`RulModel` predicts remaining useful life from per-unit rolling features (the readings,
 their rolling means over 5 and 20 steps, an exponentially weighted mean and the steps seen)
@@ -101,6 +106,8 @@ class AnomalyDetector:
         prev = _grow(self.state.get("prev"), size, k)
         run = np.nan_to_num(_grow(self.state.get("run"), size, k), nan=0.0)
         last_count = _grow(self.state.get("count"), size, 1)[:, 0]
+        base = _grow(self.state.get("base"), size, k)
+        need = max(2, -(-k // 2))
         counts = df[self.counter].to_numpy(float) if self.counter else None
         z_out = np.zeros(n)
         flag = np.zeros(n, dtype=bool)
@@ -116,8 +123,16 @@ class AnomalyDetector:
                 renewed = counts[rows] < last_count[d]
                 level[d[renewed]] = np.nan
                 last_count[d] = counts[rows]
-            lv, pv = level[d], prev[d]
+            lv, pv, bv = level[d], prev[d], base[d]
             z = np.abs(e - lv) / self.sigma
+            with np.errstate(invalid="ignore"):
+                back = ((z > self.threshold) & (np.sign(e - lv) == np.sign(bv - lv))
+                        & (np.abs(bv - lv) > self.threshold * self.sigma))
+            renew = back.sum(axis=1) >= need
+            if renew.any():
+                lv = np.where(renew[:, None], np.nan, lv)
+                bv = np.where(renew[:, None], e, bv)
+            base[d] = np.where(np.isnan(bv), e, bv)
             z = np.where(np.isnan(lv), 0.0, z)
             missing = np.isnan(x)
             stuck = (x == pv) & ~missing
@@ -139,7 +154,7 @@ class AnomalyDetector:
             level[d] = np.where(upd | np.isnan(lv) | (reset & ~np.isnan(e)), new, lv)
             run[d] = np.where(reset, 0, run[d])
             prev[d] = np.where(missing, pv, x)
-        self.state.update(level=level, prev=prev, run=run, count=last_count[:, None])
+        self.state.update(level=level, prev=prev, run=run, count=last_count[:, None], base=base)
         return pd.DataFrame({"score": z_out, "anomaly": flag, "kind": kind.astype(str), "sensor": sensor.astype(str)},
                             index=df.index)
 

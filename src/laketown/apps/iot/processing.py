@@ -19,14 +19,15 @@ import pyarrow as pa
 from laketown.apps.iot.assets import ASSETS_TABLE
 from laketown.apps.iot.ingest import TELEMETRY_STREAM
 from laketown.apps.iot.simulator import SENSORS
-from laketown.streams.processor import Job, count, max, mean, min, stddev, tumbling
+from laketown.streams.processor import Job, count, last, max, mean, min, stddev, tumbling
+from laketown.streams.processor.lookups import LookupJoin
 
 WINDOWS = {"1m": "curated.iot_metrics_1m", "5m": "curated.iot_metrics_5m"}
 RAW_TABLE = "raw.iot_telemetry"
 
 
 def window_aggs(sensors: Iterable[str]) -> dict[str, Any]:
-    aggs: dict[str, Any] = {"n": count()}
+    aggs: dict[str, Any] = {"n": count(), "cycle_last": last("cycle")}
     for s in sensors:
         aggs.update({f"{s}_min": min(s), f"{s}_max": max(s), f"{s}_mean": mean(s), f"{s}_std": stddev(s)})
     return aggs
@@ -41,17 +42,33 @@ def window_job(ws: Any, size: str, sensors: Iterable[str] = SENSORS, on_results:
                              "site": pa.array([], pa.string())})
         return ws.table(ASSETS_TABLE).to_arrow().select(["device_id", "line", "site"])
 
+    enrich = LookupJoin(assets, on="device_id", refresh="60s")
+
+    def enriched(results: pa.Table) -> pa.Table:
+        # the checkpoint tags in the schema metadata make the lake write exactly once: keep them
+        return enrich(results).replace_schema_metadata(results.schema.metadata)
+
+    name = table or WINDOWS[size]
+    writer: list[Callable[[pa.Table], None]] = []
+
+    def to_lake(results: pa.Table) -> None:
+        if not writer:
+            from laketown.streams.delivery import processor_table_writer
+
+            writer.append(processor_table_writer(ws.lake)(name))
+        writer[0](enriched(results))
+
     sensors = list(sensors)
     # fixed types: a micro-batch in which a sensor is always missing must not make it a null column
-    schema = pa.schema([("device_id", pa.string()), ("ts", pa.int64()), *[(s, pa.float64()) for s in sensors]])
+    schema = pa.schema([("device_id", pa.string()), ("ts", pa.int64()), ("cycle", pa.int64()),
+                        *[(s, pa.float64()) for s in sensors]])
     job = (Job(f"iot-windows-{size}", source=TELEMETRY_STREAM)
            .decode_json(time_field="ts", schema=schema)
-           .lookup(assets, on="device_id", refresh="60s")
-           .window(tumbling(size, closed="right"), key=["device_id", "line", "site"],
+           .window(tumbling(size, closed="right"), key="device_id",
                    aggs=window_aggs(sensors), lateness=lateness, out_of_orderness=out_of_orderness)
-           .to_table(table or WINDOWS[size]))
+           .to_table(name, write=to_lake))
     if on_results is not None:
-        job.to_callback(on_results)
+        job.to_callback(lambda results: on_results(enriched(results)))
     return job
 
 
@@ -77,3 +94,27 @@ def raw_sink(ws: Any, **kw: Any) -> Any:
     ws.lake.create_table(RAW_TABLE, schema=raw_schema(), partition_by=["day(time)"], exist_ok=True)
     return DeliverySink(ws.lake, ws.streams, TELEMETRY_STREAM, RAW_TABLE, unknown_fields="ignore",
                         dead_letter_table="raw.iot_dead_letters", name="sink-iot-telemetry", **kw)
+
+
+def windows_of(readings: Any, size_ms: int = 60_000, sensors: Iterable[str] = SENSORS) -> Any:
+    """What the window job computes, from readings at rest (a pandas frame with ``device_id``,
+    ``ts``, ``cycle`` and the sensors): per device and window ``(end - size, end]``, ``n``,
+    ``cycle_last`` and each sensor's min/max/mean/std; ``rul`` (RUL at the window's last
+    reading) when the readings carry it. For training models that score window results."""
+    import numpy as np
+
+    sensors = list(sensors)
+    df = readings.sort_values(["device_id", "ts"], kind="stable")
+    end = -(-df["ts"].to_numpy(np.int64) // size_ms) * size_ms  # ceil: a reading on a boundary ends that window
+    df = df.assign(window_end=end)
+    g = df.groupby(["device_id", "window_end"], sort=True)
+    parts = [g.size().rename("n"), g["cycle"].last().rename("cycle_last")]
+    for s in sensors:
+        a = g[s].agg(["min", "max", "mean", "std"])
+        a.columns = [f"{s}_{c}" for c in a.columns]
+        parts.append(a)
+    if "rul" in df.columns:
+        parts.append(g["rul"].last())
+    import pandas as pd
+
+    return pd.concat(parts, axis=1).reset_index()
