@@ -66,3 +66,29 @@ def test_iot_section_takes_the_broker_from_file_and_env(tmp_path):
     cfg.write_text('[iot]\nbrokr = "amqtt"\n')
     with pytest.raises(ConfigError, match=r"unknown setting 'iot.brokr'; allowed here: broker"):
         load_settings(config_file=cfg, environ={})
+
+
+def test_c360_section_reaches_the_app_and_hides_the_recs_key(tmp_path):
+    import laketown
+    from laketown.apps.customer360.names import shop_db_url
+    from laketown.apps.customer360.service import Customer360
+
+    env = {"LAKETOWN__C360__RECS_URL": "http://127.0.0.1:9", "LAKETOWN__C360__RECS_KEY": "k-secret"}
+    settings = load_settings(workspace=tmp_path / "ws", environ=env)
+    assert settings.c360.recs_url == "http://127.0.0.1:9"
+    assert "k-secret" not in repr(settings) and "k-secret" not in str(settings.model_dump())
+    ws = laketown.connect(settings)
+    try:
+        assert shop_db_url(ws).startswith("sqlite:///") and shop_db_url(ws).endswith("shop.db")
+        svc = Customer360(ws)
+        assert (svc.recs_url, svc.recs_key) == ("http://127.0.0.1:9", "k-secret")
+    finally:
+        ws.close()
+    pg = load_settings(workspace=tmp_path / "ws2", environ={"LAKETOWN__C360__SHOP_DB": "postgresql+psycopg://u@h/db"})
+    ws = laketown.connect(pg)
+    try:
+        assert shop_db_url(ws) == "postgresql+psycopg://u@h/db"
+    finally:
+        ws.close()
+    with pytest.raises(ConfigError, match=r"unknown setting 'c360.shopdb'"):
+        load_settings(environ={"LAKETOWN__C360__SHOPDB": "x"})

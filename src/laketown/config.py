@@ -83,6 +83,15 @@ class IotSettings(_Section):
     broker: Literal["amqtt", "mosquitto"] = "amqtt"
 
 
+class C360Settings(_Section):
+    """The Customer 360 app: its e-commerce source database and the recommendations API that
+    next-best actions call when it is there."""
+
+    shop_db: str | None = None  # a SQLAlchemy URL (PostgreSQL); SQLite in the workspace if unset
+    recs_url: str | None = None  # e.g. http://127.0.0.1:8000 (the recs app's /api/recs)
+    recs_key: SecretStr | None = None  # API key for recs_url; never printed
+
+
 class Settings(_Section):
     workspace: Path = Path("./laketown-data")
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
@@ -91,6 +100,7 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
     iot: IotSettings = Field(default_factory=IotSettings)
+    c360: C360Settings = Field(default_factory=C360Settings)
 
     @property
     def catalog_uri(self) -> str:

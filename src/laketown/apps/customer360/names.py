@@ -41,11 +41,9 @@ def landing_dir(ws: Any) -> Path:
 
 
 def shop_db_url(ws: Any) -> str:
-    """The e-commerce database: ``c360.shop_db_url`` is not a setting yet, so SQLite in the
-    workspace unless ``LAKETOWN_C360_SHOP_DB`` names a SQLAlchemy URL (PostgreSQL)."""
-    import os
-
-    return os.environ.get("LAKETOWN_C360_SHOP_DB") or f"sqlite:///{app_dir(ws) / 'shop.db'}"
+    """The e-commerce database: SQLite in the workspace unless the ``[c360] shop_db`` setting
+    (``LAKETOWN__C360__SHOP_DB``) names a SQLAlchemy URL (PostgreSQL)."""
+    return ws.settings.c360.shop_db or f"sqlite:///{app_dir(ws) / 'shop.db'}"
 
 
 def support_file(ws: Any) -> Path:

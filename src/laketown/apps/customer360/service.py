@@ -2,16 +2,15 @@
 graph queries. The HTTP API and the CLI are thin skins over this object.
 
 Lake tables are read once and cached until their snapshot changes. The recommendations app is
-called over HTTP only (``recs_url``, e.g. ``http://127.0.0.1:8000``; ``LAKETOWN_C360_RECS_URL``
-and ``LAKETOWN_C360_RECS_KEY``); without it, next-best actions come from rules, propensities
-and the graph's "also bought".
+called over HTTP only (``recs_url``, e.g. ``http://127.0.0.1:8000``: the ``[c360] recs_url`` and
+``recs_key`` settings, ``LAKETOWN__C360__RECS_URL`` / ``LAKETOWN__C360__RECS_KEY``); without it,
+next-best actions come from rules, propensities and the graph's "also bought".
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import urllib.error
 import urllib.parse
@@ -45,8 +44,9 @@ class Customer360:
 
     def __init__(self, ws: Any, recs_url: str | None = None, recs_key: str | None = None, timeout_s: float = 10.0):
         self.ws = ws
-        self.recs_url = recs_url if recs_url is not None else os.environ.get("LAKETOWN_C360_RECS_URL")
-        self.recs_key = recs_key if recs_key is not None else os.environ.get("LAKETOWN_C360_RECS_KEY")
+        conf = ws.settings.c360
+        self.recs_url = recs_url if recs_url is not None else conf.recs_url
+        self.recs_key = recs_key if recs_key is not None else (conf.recs_key.get_secret_value() if conf.recs_key else None)
         self.timeout_s = timeout_s
         self._cache: dict[str, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
