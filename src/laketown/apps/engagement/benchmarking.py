@@ -50,7 +50,7 @@ def measure_trigger_latency(ws: Any, n_users: int) -> dict[str, Any]:
                 done.notify_all()
 
         sink.mailbox.listeners.append(on_store)
-        eng = Engagement(ws, smtp_mode="relay", smtp_port=port, email_rate_per_s=0)
+        eng = Engagement(ws, smtp_mode="relay", smtp_port=sink.port, email_rate_per_s=0)
         try:
             users = simulate.endpoints(n_users, seed=11)
             eng.endpoints.upsert(users)
