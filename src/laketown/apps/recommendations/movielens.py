@@ -7,43 +7,29 @@ use: it is fetched, never committed or bundled.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 
-from laketown.apps.recommendations.data import Dataset, validate_interactions, validate_items, validate_users
-from laketown.errors import LaketownError
+from laketown.apps.recommendations.data import (
+    Dataset,
+    validate_interactions,
+    validate_items,
+    validate_users,
+)
+from laketown.datasets import DatasetUnavailableError, fetch_package  # noqa: F401 (callers catch it here)
 
 PACKAGE = "recbole==1.2.1"
 WHEEL = "recbole-1.2.1-py3-none-any.whl"
 _PREFIX = "recbole/dataset_example/ml-100k/ml-100k"
 
 
-class DatasetUnavailableError(LaketownError):
-    """A dataset could not be fetched from the package registry."""
-
-
 def fetch_wheel(cache_dir: str | Path) -> Path:
-    """The RecBole wheel in ``cache_dir``, downloaded with ``pip download --no-deps`` if absent."""
-    cache = Path(cache_dir)
-    wheel = cache / WHEEL
-    if wheel.is_file():
-        return wheel
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(cache), PACKAGE]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DatasetUnavailableError(f"could not run pip download {PACKAGE}: {exc}") from exc
-    if proc.returncode != 0 or not wheel.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DatasetUnavailableError(
-            f"pip download {PACKAGE} into {cache} failed ({tail[0]}); check access to PyPI or put {WHEEL} there"
-        )
-    return wheel
+    """The RecBole wheel in ``cache_dir``, downloaded on first use."""
+    return fetch_package(cache_dir, PACKAGE, WHEEL)
+
+
 
 
 def _read(zf: zipfile.ZipFile, kind: str) -> pd.DataFrame:

