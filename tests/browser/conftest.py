@@ -121,24 +121,31 @@ class PageWatch:
         return out
 
 
-@pytest.fixture
-def anonymous_page(browser):
-    """A page of a fresh browser context that has not signed in."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
+@contextmanager
+def signed_in_page(browser, url: str | None = None, key: str | None = None, width: int = 1360):
+    """A page of a fresh browser context, signed in with ``key`` through the real login endpoint
+    of ``url`` (``url=None``: not signed in); the context closes afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    if url is not None:
+        assert context.request.post(url + "/api/login", data={"key": key}).ok
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     pg.watch = PageWatch(pg)
-    yield pg
-    context.close()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def anonymous_page(browser):
+    """A page of a fresh browser context that has not signed in."""
+    with signed_in_page(browser) as pg:
+        yield pg
 
 
 @pytest.fixture
 def page(browser, server_url):
     """A page signed in as admin (the login cookie is set through the real login endpoint)."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    assert context.request.post(server_url + "/api/login", data={"key": server_url.key}).ok
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.watch = PageWatch(pg)
-    yield pg
-    context.close()
+    with signed_in_page(browser, server_url, server_url.key) as pg:
+        yield pg

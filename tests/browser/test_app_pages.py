@@ -6,7 +6,7 @@ import pytest
 
 import laketown
 from laketown.server import create_app
-from tests.browser.conftest import TIMEOUT_MS, PageWatch, serving
+from tests.browser.conftest import serving, signed_in_page
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,8 @@ def apps_url(tmp_path_factory):
 @pytest.fixture
 def signed_in(browser, apps_url):
     url, key, _ = apps_url
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    assert context.request.post(url + "/api/login", data={"key": key}).ok
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.watch = PageWatch(page)
-    yield page
-    context.close()
+    with signed_in_page(browser, url, key, width=1300) as page:
+        yield page
 
 
 def test_recommendations_page_shows_items_history_and_campaigns(signed_in, apps_url):

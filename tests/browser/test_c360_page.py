@@ -9,7 +9,7 @@ import pytest
 import laketown
 from laketown.server import create_app
 from tests.apps.customer360.built import built_workspace
-from tests.browser.conftest import TIMEOUT_MS, PageWatch, serving
+from tests.browser.conftest import serving, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -31,13 +31,8 @@ def c360_url(tmp_path_factory):
 @pytest.fixture
 def signed_in(browser, c360_url):
     url, key, _, _ = c360_url
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    assert context.request.post(url + "/api/login", data={"key": key}).ok
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.watch = PageWatch(page)
-    yield page
-    context.close()
+    with signed_in_page(browser, url, key, width=1300) as page:
+        yield page
 
 
 def test_search_a_customer_and_see_profile_journey_graph_and_segments(signed_in, c360_url):

@@ -9,7 +9,7 @@ import pytest
 
 import laketown
 from laketown.server import create_app
-from tests.browser.conftest import TIMEOUT_MS, PageWatch, serving
+from tests.browser.conftest import serving, signed_in_page
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,8 @@ def eng_url(tmp_path_factory):
 @pytest.fixture
 def page(browser, eng_url):
     url, key, _ = eng_url
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    assert context.request.post(url + "/api/login", data={"key": key}).ok
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.watch = PageWatch(pg)
-    yield pg
-    context.close()
+    with signed_in_page(browser, url, key, width=1300) as pg:
+        yield pg
 
 
 def test_engagement_page_shows_campaigns_journeys_kpis_and_churn(page, eng_url):
