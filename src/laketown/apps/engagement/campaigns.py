@@ -96,13 +96,18 @@ def assign(campaign: Campaign, user_id: str) -> str:
     return campaign.variants[-1].name
 
 
-def parse(spec: dict[str, Any]) -> Campaign:
+def validate_spec(model: type[BaseModel], spec: dict[str, Any], what: str, error: type[LaketownError]) -> Any:
+    """``spec`` as ``model``; the first problem raised as ``error`` naming the spec and the field."""
     try:
-        return Campaign.model_validate(spec)
+        return model.model_validate(spec)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "campaign"
-        raise CampaignError(f"campaign {spec.get('campaign_id')!r}: {where}: {err['msg']}") from None
+        where = ".".join(str(p) for p in err["loc"]) or what
+        raise error(f"{what} {spec.get(what + '_id')!r}: {where}: {err['msg']}") from None
+
+
+def parse(spec: dict[str, Any]) -> Campaign:
+    return validate_spec(Campaign, spec, "campaign", CampaignError)
 
 
 class Campaigns:

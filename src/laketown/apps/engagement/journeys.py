@@ -21,10 +21,10 @@ import json
 import threading
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from laketown.apps.engagement import audience
-from laketown.apps.engagement.campaigns import ID, bucket
+from laketown.apps.engagement.campaigns import ID, bucket, validate_spec
 from laketown.apps.engagement.sender import Sender, SendRequest
 from laketown.apps.engagement.store import now
 from laketown.errors import LaketownError
@@ -84,12 +84,7 @@ class Journey(BaseModel):
 
 
 def parse(spec: dict[str, Any]) -> Journey:
-    try:
-        return Journey.model_validate(spec)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "journey"
-        raise JourneyError(f"journey {spec.get('journey_id')!r}: {where}: {err['msg']}") from None
+    return validate_spec(Journey, spec, "journey", JourneyError)
 
 
 class Journeys:
