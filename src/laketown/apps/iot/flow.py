@@ -5,7 +5,6 @@ the benchmark and the end-to-end tests; the broker kind is the only thing that c
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,13 @@ from laketown.apps.iot.alerts import AlertManager, stream_sink, table_sink, webh
 from laketown.apps.iot.assets import ASSETS_TABLE, AssetTree, fleet_tree
 from laketown.apps.iot.broker import Broker, open_broker
 from laketown.apps.iot.edge import EdgeAgent
-from laketown.apps.iot.inference import RUL_TIME, RUL_WINDOW, Inference, life_units, rul_feature_columns
+from laketown.apps.iot.inference import (
+    RUL_TIME,
+    RUL_WINDOW,
+    Inference,
+    life_units,
+    rul_feature_columns,
+)
 from laketown.apps.iot.ingest import Ingest
 from laketown.apps.iot.models import AnomalyDetector, RulModel, register
 from laketown.apps.iot.registry import DeviceRegistry
@@ -105,9 +110,6 @@ class IotFlow:
         by_device: dict[str, list[dict[str, Any]]] = {}
         for rec in payloads(readings):
             dev = rec.pop("device_id")
-            for k, v in rec.items():
-                if isinstance(v, float) and math.isnan(v):
-                    rec[k] = None
             if extra:
                 rec.update(extra)
             by_device.setdefault(str(dev), []).append(rec)

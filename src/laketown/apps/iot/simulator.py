@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laketown.errors import ConfigError
 
@@ -159,5 +160,10 @@ class Fleet:
 
 def payloads(readings: pa.Table) -> list[dict]:
     """The messages a device sends for ``readings``: measurements and settings, without the
-    ground-truth columns (RUL, anomaly labels)."""
-    return readings.drop_columns(["rul", "anomaly", "anomaly_sensor"]).to_pylist()
+    ground-truth columns (RUL, anomaly labels); a missing reading (NaN) is sent as null."""
+    t = readings.drop_columns(["rul", "anomaly", "anomaly_sensor"])
+    for i, f in enumerate(t.schema):
+        if pa.types.is_floating(f.type):
+            col = t.column(i)
+            t = t.set_column(i, f, pc.if_else(pc.is_nan(col), pa.scalar(None, f.type), col))
+    return t.to_pylist()
